@@ -1,0 +1,27 @@
+// Package repostore is the node's repository: the byte quota (max, used,
+// reserved), content-addressed blocks with expiry and reservation tags, and
+// the commit pipeline through which every metadata change in hostsales is
+// made durable.
+//
+// # Usage
+//
+//  1. Open a repo with Open(path, opts). By default it lives in a badger
+//     database under path (package badgerds) and every acknowledged write is
+//     synced to disk; Options.Datastore plugs in any other go-datastore and
+//     Options.NoSync opts out of durability explicitly.
+//  2. Change state with Store.Do, which submits an Op to the commit pipeline.
+//     The op runs on the pipeline's single writer goroutine against a Txn
+//     view; quota changes, block writes and the caller's own records made in
+//     one op are committed together or not at all.
+//  3. Read committed state with Store.Quota, Store.Get, Store.Query and the
+//     block accessors; they never wait for the writer.
+//  4. Close the store: the pipeline drains (every queued op is applied or
+//     failed with ErrClosed), its goroutine exits, the datastore closes.
+//
+// # Concurrency
+//
+// A *Store is safe for concurrent use. Ops run one at a time on the writer
+// goroutine, in submission order per caller, so an op never races another
+// op; an op must not block, must not call back into the Store and must not
+// retain its Txn after it returns.
+package repostore

@@ -1,0 +1,5 @@
+package repostore
+
+import "runtime"
+
+func runtimeGosched() { runtime.Gosched() }

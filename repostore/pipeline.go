@@ -1,0 +1,394 @@
+package repostore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	ds "github.com/ipfs/go-datastore"
+)
+
+// The commit pipeline (DESIGN.md, Decision 3).
+//
+// Callers submit ops; one writer goroutine owns the quota counters and
+// applies the queued ops in order. Each op runs against a Txn whose writes
+// are buffered; a failing op is dropped with its writes, a succeeding one is
+// merged into the batch. When the queue is empty (or the batch is full) the
+// batch is written as one datastore transaction and committed with one
+// sync, and only then is every caller in it answered. While a batch syncs,
+// new ops queue up and form the next batch: group commit.
+
+// Request states: queued until the writer claims it, or abandoned by a
+// caller whose context ended first.
+const (
+	reqQueued int32 = iota
+	reqClaimed
+	reqAbandoned
+)
+
+type request struct {
+	op    Op
+	state atomic.Int32
+	err   error
+	done  chan struct{}
+}
+
+// entry is a succeeded op waiting in a batch for its commit.
+type entry struct {
+	req    *request
+	writes map[string]write
+	quota  Quota // counters after this op
+	blocks int64 // block count after this op
+	hooks  []func()
+}
+
+type batch struct {
+	p       *pipeline
+	ctx     context.Context
+	writes  map[string]write // merged writes of the entries, for reads
+	quota   Quota
+	blocks  int64
+	count   int64 // estimated entries for the datastore transaction
+	size    int64 // estimated bytes for the datastore transaction
+	entries []entry
+}
+
+type pipeline struct {
+	opts   *Options
+	ds     ds.Datastore
+	txnDS  ds.TxnDatastore // nil when the datastore has no transactions
+	syncAt bool            // call ds.Sync after each commit
+	// Transaction limits, 0 = none. Batches are cut well below them.
+	maxCount, maxSize int64
+
+	mu     sync.RWMutex // guards closed and sends on queue
+	closed bool
+	queue  chan *request
+	done   chan struct{}
+
+	// Owned by the writer goroutine.
+	committed Quota
+	blocks    int64
+	splits    int // batches split on the datastore's size limit, for tests
+
+	// Published after every commit for lock-free readers.
+	snap atomic.Pointer[snapshot]
+}
+
+type snapshot struct {
+	quota  Quota
+	blocks int64
+}
+
+// entryOverhead approximates badger's per-entry bookkeeping in a txn.
+const entryOverhead = 32
+
+func estimate(k string, w write) int64 { return int64(len(k)+len(w.val)) + entryOverhead }
+
+func (p *pipeline) start() {
+	p.queue = make(chan *request, p.opts.MaxBatchOps)
+	p.done = make(chan struct{})
+	p.publish()
+	go p.run()
+}
+
+func (p *pipeline) publish() {
+	p.snap.Store(&snapshot{quota: p.committed, blocks: p.blocks})
+}
+
+// do submits op and waits for its outcome. If ctx ends before the writer
+// takes the op, the op is dropped and ctx's error returned; once taken, do
+// waits for the commit (bounded by one batch) so the caller always learns
+// the real outcome.
+func (p *pipeline) do(ctx context.Context, op Op) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	req := &request{op: op, done: make(chan struct{})}
+	p.mu.RLock()
+	if p.closed {
+		p.mu.RUnlock()
+		return ErrClosed
+	}
+	select {
+	case p.queue <- req:
+		p.mu.RUnlock()
+	case <-ctx.Done():
+		p.mu.RUnlock()
+		return ctx.Err()
+	}
+	select {
+	case <-req.done:
+		return req.err
+	case <-ctx.Done():
+		if req.state.CompareAndSwap(reqQueued, reqAbandoned) {
+			return ctx.Err()
+		}
+		<-req.done
+		return req.err
+	}
+}
+
+// close stops accepting ops, lets the writer apply everything queued, and
+// waits for it to exit.
+func (p *pipeline) close() {
+	p.mu.Lock()
+	if !p.closed {
+		p.closed = true
+		close(p.queue)
+	}
+	p.mu.Unlock()
+	<-p.done
+}
+
+func (p *pipeline) run() {
+	defer close(p.done)
+	for {
+		req, ok := <-p.queue
+		if !ok {
+			return
+		}
+		b := p.newBatch()
+		p.apply(b, req)
+		open := true
+	drain:
+		for len(b.entries) < p.opts.MaxBatchOps {
+			select {
+			case req, ok := <-p.queue:
+				if !ok {
+					open = false
+					break drain
+				}
+				p.apply(b, req)
+			default:
+				break drain
+			}
+		}
+		p.commit(b)
+		if !open {
+			return
+		}
+	}
+}
+
+func (p *pipeline) newBatch() *batch {
+	return &batch{p: p, ctx: context.Background(), writes: make(map[string]write),
+		quota: p.committed, blocks: p.blocks}
+}
+
+func finish(req *request, err error) {
+	req.err = err
+	close(req.done)
+}
+
+// runOp runs op, turning a panic into an error.
+func runOp(op Op, t *Txn) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("repostore: op panicked: %v", r)
+		}
+	}()
+	return op(t)
+}
+
+func (p *pipeline) apply(b *batch, req *request) {
+	if !req.state.CompareAndSwap(reqQueued, reqClaimed) {
+		return // abandoned by its caller
+	}
+	var t *Txn
+	for {
+		t = &Txn{b: b, writes: make(map[string]write), quota: b.quota}
+		if err := runOp(req.op, t); err != nil {
+			finish(req, err) // nothing of it is kept, so no commit to wait for
+			return
+		}
+		var count, size int64
+		for k, w := range t.writes {
+			count++
+			size += estimate(k, w)
+		}
+		if p.tooBig(count, size) {
+			finish(req, fmt.Errorf("%w: %d entries, %d bytes", ErrOpTooBig, count, size))
+			return
+		}
+		if len(b.entries) == 0 || !p.tooBig(b.count+count+2, b.size+size+256) {
+			break
+		}
+		// The batch is full. The op read the batch's writes; committing
+		// them first leaves the committed state exactly as the op saw it.
+		// If that commit fails, the op saw writes that never happened, so
+		// it runs again on the fresh batch.
+		ok := p.commit(b)
+		*b = *p.newBatch()
+		if ok {
+			break
+		}
+	}
+	for k, w := range t.writes {
+		if old, ok := b.writes[k]; ok {
+			b.count--
+			b.size -= estimate(k, old)
+		}
+		b.writes[k] = w
+		b.count++
+		b.size += estimate(k, w)
+	}
+	b.quota = t.quota
+	b.blocks += t.blocks
+	b.entries = append(b.entries, entry{req: req, writes: t.writes, quota: b.quota,
+		blocks: b.blocks, hooks: t.hooks})
+}
+
+func (p *pipeline) tooBig(count, size int64) bool {
+	return (p.maxCount > 0 && count > p.maxCount) || (p.maxSize > 0 && size > p.maxSize)
+}
+
+// commit makes the batch durable and answers its callers. It reports
+// whether every op of the batch was committed.
+func (p *pipeline) commit(b *batch) bool {
+	if len(b.entries) == 0 {
+		return true
+	}
+	err := p.write(b.ctx, b.writes, b.quota, b.blocks)
+	if errors.Is(err, errTxnTooBig) && len(b.entries) > 1 {
+		// The estimate was off: split on op boundaries, each half alone.
+		return p.split(b.ctx, b.entries)
+	}
+	return p.settle(b.entries, b.quota, b.blocks, err)
+}
+
+// split commits es in two halves, in order; a half that is still too big
+// splits again, down to a single op, which then fails with ErrOpTooBig.
+func (p *pipeline) split(ctx context.Context, es []entry) bool {
+	p.splits++
+	mid := len(es) / 2
+	if !p.commitEntries(ctx, es[:mid]) {
+		// The later ops may have read writes that were not committed.
+		p.settle(es[mid:], p.committed, p.blocks, errEarlierFailed)
+		return false
+	}
+	return p.commitEntries(ctx, es[mid:])
+}
+
+// errEarlierFailed answers ops whose batch was split and whose earlier part
+// failed: they may have read its writes, so they cannot be committed.
+var errEarlierFailed = errors.New("an earlier part of the batch failed")
+
+func (p *pipeline) commitEntries(ctx context.Context, es []entry) bool {
+	last := es[len(es)-1]
+	merged := make(map[string]write)
+	for _, e := range es {
+		for k, w := range e.writes {
+			merged[k] = w
+		}
+	}
+	err := p.write(ctx, merged, last.quota, last.blocks)
+	if errors.Is(err, errTxnTooBig) {
+		if len(es) > 1 {
+			return p.split(ctx, es)
+		}
+		err = fmt.Errorf("%w: %w", ErrOpTooBig, err)
+	}
+	return p.settle(es, last.quota, last.blocks, err)
+}
+
+// settle publishes the outcome of a commit of es and answers their callers.
+// It reports whether the commit succeeded.
+func (p *pipeline) settle(es []entry, q Quota, blocks int64, err error) bool {
+	if err == nil {
+		p.committed = q
+		p.blocks = blocks
+		p.publish()
+		for _, e := range es {
+			for _, h := range e.hooks {
+				h()
+			}
+		}
+	} else if !errors.Is(err, ErrOpTooBig) {
+		err = fmt.Errorf("%w: %w", ErrCommit, err)
+	}
+	for _, e := range es {
+		finish(e.req, err)
+	}
+	return err == nil
+}
+
+// errTxnTooBig is what write returns when the datastore refuses the
+// transaction's size; commit splits on it.
+var errTxnTooBig = errors.New("repostore: transaction too big")
+
+// write applies the writes plus the counter records as one datastore
+// transaction (or batch) and makes it durable.
+func (p *pipeline) write(ctx context.Context, writes map[string]write, q Quota, blocks int64) error {
+	if h := p.opts.FaultHook; h != nil {
+		if err := h("commit", ds.RawKey("/")); err != nil {
+			return errors.Join(errFaultInjected, err)
+		}
+	}
+	var extra [2]struct {
+		k ds.Key
+		v []byte
+	}
+	n := 0
+	if q != p.committed {
+		extra[n].k, extra[n].v = quotaKey, encodeQuota(q)
+		n++
+	}
+	if blocks != p.blocks {
+		extra[n].k, extra[n].v = totalKey, []byte(strconv.FormatInt(blocks, 10))
+		n++
+	}
+	var w ds.Write = p.ds
+	var commit func() error
+	if p.txnDS != nil {
+		txn, err := p.txnDS.NewTransaction(ctx, false)
+		if err != nil {
+			return err
+		}
+		defer txn.Discard(ctx)
+		w, commit = txn, func() error { return txn.Commit(ctx) }
+	} else if bds, ok := p.ds.(ds.Batching); ok {
+		bt, err := bds.Batch(ctx)
+		if err != nil {
+			return err
+		}
+		w, commit = bt, func() error { return bt.Commit(ctx) }
+	}
+	put := func(k ds.Key, wr write) error {
+		var err error
+		if wr.del {
+			err = w.Delete(ctx, k)
+		} else {
+			err = w.Put(ctx, k, wr.val)
+		}
+		if isTxnTooBig(err) {
+			return fmt.Errorf("%w: %w", errTxnTooBig, err)
+		}
+		return err
+	}
+	for k, wr := range writes {
+		if err := put(ds.RawKey(k), wr); err != nil {
+			return err
+		}
+	}
+	for _, e := range extra[:n] {
+		if err := put(e.k, write{val: e.v}); err != nil {
+			return err
+		}
+	}
+	if commit != nil {
+		if err := commit(); err != nil {
+			if isTxnTooBig(err) {
+				return fmt.Errorf("%w: %w", errTxnTooBig, err)
+			}
+			return err
+		}
+	}
+	if p.syncAt {
+		return p.ds.Sync(ctx, ds.RawKey("/"))
+	}
+	return nil
+}
