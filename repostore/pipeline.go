@@ -13,27 +13,35 @@ import (
 
 // The commit pipeline (DESIGN.md, Decision 3).
 //
-// Callers submit ops; one writer goroutine owns the quota counters and
-// applies the queued ops in order. Each op runs against a Txn whose writes
-// are buffered; a failing op is dropped with its writes, a succeeding one is
-// merged into the batch. When the queue is empty (or the batch is full) the
-// batch is written as one datastore transaction and committed with one
-// sync, and only then is every caller in it answered. While a batch syncs,
-// new ops queue up and form the next batch: group commit.
+// Callers submit ops into one queue; exactly one caller at a time holds the
+// writer role and owns the quota counters. The writer takes every queued op
+// (its own first), runs each against a Txn whose writes are buffered,
+// drops a failing op with its writes and merges a succeeding one into the
+// batch, then writes the batch as one datastore transaction committed with
+// one sync, and only then answers every caller in it. If more ops queued up
+// meanwhile, it hands the writer role to the oldest waiting caller, whose
+// batch is all of them: group commit.
+//
+// This is LevelDB's writer queue rather than a dedicated writer goroutine:
+// the semantics are the same (one writer, ops applied in queue order, no
+// conflicts), but a lone caller commits on its own goroutine with no hand-off
+// to wait for, and the pipeline owns no goroutine at all.
 
-// Request states: queued until the writer claims it, or abandoned by a
-// caller whose context ended first.
+// Request states.
 const (
-	reqQueued int32 = iota
-	reqClaimed
-	reqAbandoned
+	reqQueued    int32 = iota // waiting in the queue
+	reqClaimed                // taken into a batch by the writer
+	reqAbandoned              // its caller's context ended first; skipped
+	reqPromoted               // its caller is to become the writer
 )
 
 type request struct {
 	op    Op
 	state atomic.Int32
 	err   error
-	done  chan struct{}
+	// wake receives one token when the request is answered, and one when
+	// its caller is promoted to writer (before it is answered).
+	wake chan struct{}
 }
 
 // entry is a succeeded op waiting in a batch for its commit.
@@ -64,12 +72,13 @@ type pipeline struct {
 	// Transaction limits, 0 = none. Batches are cut well below them.
 	maxCount, maxSize int64
 
-	mu     sync.RWMutex // guards closed and sends on queue
-	closed bool
-	queue  chan *request
-	done   chan struct{}
+	mu      sync.Mutex // guards the fields below
+	closed  bool
+	leading bool       // some caller holds the writer role
+	queue   []*request // waiting ops, oldest first
+	idle    sync.Cond  // signalled when leading becomes false
 
-	// Owned by the writer goroutine.
+	// Owned by the writer role.
 	committed Quota
 	blocks    int64
 	splits    int // batches split on the datastore's size limit, for tests
@@ -89,88 +98,97 @@ const entryOverhead = 32
 func estimate(k string, w write) int64 { return int64(len(k)+len(w.val)) + entryOverhead }
 
 func (p *pipeline) start() {
-	p.queue = make(chan *request, p.opts.MaxBatchOps)
-	p.done = make(chan struct{})
+	p.idle.L = &p.mu
 	p.publish()
-	go p.run()
 }
 
 func (p *pipeline) publish() {
 	p.snap.Store(&snapshot{quota: p.committed, blocks: p.blocks})
 }
 
-// do submits op and waits for its outcome. If ctx ends before the writer
+// do submits op and waits for its outcome. If ctx ends before a writer
 // takes the op, the op is dropped and ctx's error returned; once taken, do
 // waits for the commit (bounded by one batch) so the caller always learns
-// the real outcome.
+// the real outcome. A caller promoted to writer commits one batch for
+// everyone queued, whatever its ctx.
 func (p *pipeline) do(ctx context.Context, op Op) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	req := &request{op: op, done: make(chan struct{})}
-	p.mu.RLock()
+	req := &request{op: op, wake: make(chan struct{}, 1)}
+	p.mu.Lock()
 	if p.closed {
-		p.mu.RUnlock()
+		p.mu.Unlock()
 		return ErrClosed
 	}
-	select {
-	case p.queue <- req:
-		p.mu.RUnlock()
-	case <-ctx.Done():
-		p.mu.RUnlock()
-		return ctx.Err()
-	}
-	select {
-	case <-req.done:
+	p.queue = append(p.queue, req)
+	if !p.leading {
+		p.leading = true
+		p.mu.Unlock()
+		p.lead()
 		return req.err
+	}
+	p.mu.Unlock()
+	select {
+	case <-req.wake:
 	case <-ctx.Done():
 		if req.state.CompareAndSwap(reqQueued, reqAbandoned) {
 			return ctx.Err()
 		}
-		<-req.done
-		return req.err
+		<-req.wake
 	}
+	if req.state.Load() == reqPromoted {
+		p.lead() // answers req in its batch
+	}
+	return req.err
 }
 
-// close stops accepting ops, lets the writer apply everything queued, and
-// waits for it to exit.
+// queued returns the number of waiting ops.
+func (p *pipeline) queued() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.queue)
+}
+
+// lead runs one batch as the writer: every queued op (up to MaxBatchOps,
+// the leader's own first), then hands the role to the oldest waiting caller
+// or gives it up.
+func (p *pipeline) lead() {
+	p.mu.Lock()
+	n := min(len(p.queue), p.opts.MaxBatchOps)
+	reqs := make([]*request, n)
+	copy(reqs, p.queue)
+	p.queue = p.queue[n:]
+	p.mu.Unlock()
+
+	b := p.newBatch()
+	for _, r := range reqs {
+		p.apply(b, r)
+	}
+	p.commit(b)
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for len(p.queue) > 0 {
+		head := p.queue[0]
+		if head.state.CompareAndSwap(reqQueued, reqPromoted) {
+			head.wake <- struct{}{}
+			return
+		}
+		p.queue = p.queue[1:] // abandoned
+	}
+	p.queue = nil
+	p.leading = false
+	p.idle.Broadcast()
+}
+
+// close stops accepting ops and waits until every queued op is answered.
 func (p *pipeline) close() {
 	p.mu.Lock()
-	if !p.closed {
-		p.closed = true
-		close(p.queue)
-	}
-	p.mu.Unlock()
-	<-p.done
-}
-
-func (p *pipeline) run() {
-	defer close(p.done)
-	for {
-		req, ok := <-p.queue
-		if !ok {
-			return
-		}
-		b := p.newBatch()
-		p.apply(b, req)
-		open := true
-	drain:
-		for len(b.entries) < p.opts.MaxBatchOps {
-			select {
-			case req, ok := <-p.queue:
-				if !ok {
-					open = false
-					break drain
-				}
-				p.apply(b, req)
-			default:
-				break drain
-			}
-		}
-		p.commit(b)
-		if !open {
-			return
-		}
+	defer p.mu.Unlock()
+	p.closed = true
+	for p.leading {
+		p.idle.Wait()
 	}
 }
 
@@ -181,7 +199,7 @@ func (p *pipeline) newBatch() *batch {
 
 func finish(req *request, err error) {
 	req.err = err
-	close(req.done)
+	req.wake <- struct{}{}
 }
 
 // runOp runs op, turning a panic into an error.
@@ -195,7 +213,7 @@ func runOp(op Op, t *Txn) (err error) {
 }
 
 func (p *pipeline) apply(b *batch, req *request) {
-	if !req.state.CompareAndSwap(reqQueued, reqClaimed) {
+	if !req.state.CompareAndSwap(reqQueued, reqClaimed) && !req.state.CompareAndSwap(reqPromoted, reqClaimed) {
 		return // abandoned by its caller
 	}
 	var t *Txn

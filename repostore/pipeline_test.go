@@ -110,7 +110,7 @@ func holdWriter(t *testing.T, s *Store) (release func(), held <-chan error) {
 
 // waitQueued blocks until n ops are queued behind the held writer.
 func waitQueued(s *Store, n int) {
-	for len(s.p.queue) < n {
+	for s.p.queued() < n {
 		runtimeGosched()
 	}
 }
@@ -167,7 +167,7 @@ func TestFailingOpInBatchLeavesNoTrace(t *testing.T) {
 	assert.NoError(t, got[0])
 	assert.ErrorIs(t, got[1], boom)
 	assert.NoError(t, got[2])
-	assert.Equal(t, before+1, m.commits, "the three ops formed one commit")
+	assert.Equal(t, before+2, m.commits, "the held op's batch, then the three queued ops as one commit")
 
 	v, err := s.Get(ctx, ds.NewKey("/c"))
 	require.NoError(t, err)
@@ -228,7 +228,7 @@ func TestCommitFailureFailsTheBatch(t *testing.T) {
 	m.commitHook = func() error { return disk }
 	m.mu.Unlock()
 	release()
-	assert.ErrorIs(t, <-held, disk, "the held op shares the failing commit")
+	assert.ErrorIs(t, <-held, disk, "the held op's commit failed too")
 	for range 4 {
 		r := <-out
 		assert.ErrorIs(t, r.err, ErrCommit)

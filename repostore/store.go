@@ -117,8 +117,8 @@ func (s *Store) load() error {
 	return nil
 }
 
-// Close drains the pipeline (every queued op is applied and answered),
-// waits for its goroutine and closes the datastore Open opened. It is
+// Close drains the pipeline (every queued op is applied and answered)
+// and closes the datastore Open opened. It is
 // idempotent; every later call returns the first call's result.
 func (s *Store) Close() error {
 	s.once.Do(func() {
