@@ -67,7 +67,9 @@ func crashOp(w, seq int) repostore.Op {
 
 func crashKey(w, seq int) ds.Key { return ds.NewKey(fmt.Sprintf("/meta/crash/%d/%08d", w, seq)) }
 
-func crashBlock(w, seq int) []byte { return []byte(fmt.Sprintf("block %d %d %s", w, seq, strings.Repeat("x", seq%50))) }
+func crashBlock(w, seq int) []byte {
+	return []byte(fmt.Sprintf("block %d %d %s", w, seq, strings.Repeat("x", seq%50)))
+}
 
 // crashModel returns the live records after worker w applied ops 0..n-1.
 func crashModel(w, n int) map[string]bool {
