@@ -1,0 +1,3 @@
+// Package reservations stores Availabilities and their Reservations and
+// performs every operation on them as one atomic commit.
+package reservations

@@ -1,0 +1,754 @@
+package reservations
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"sync"
+
+	ds "github.com/ipfs/go-datastore"
+	dsq "github.com/ipfs/go-datastore/query"
+	"github.com/holiman/uint256"
+
+	"github.com/hostsales/hostsales/market"
+	"github.com/hostsales/hostsales/repostore"
+)
+
+// Options configure Reservations. The zero value is valid.
+type Options struct {
+	// Rand is the source of availability and reservation ids. Default:
+	// crypto/rand. A simulation passes a seeded reader.
+	Rand io.Reader
+	// OnAvailabilitySaved is called after a commit that created an
+	// availability or increased its freeSize, duration,
+	// minPricePerBytePerSecond or totalRemainingCollateral (SPEC §2.2 step
+	// 7, §2.3). It runs on the goroutine of the call that made the change,
+	// after the change is durable and outside every lock, so it may call
+	// back into Reservations; it should return quickly.
+	OnAvailabilitySaved func(Availability)
+	// Logger receives the package's logs. Default: discarded.
+	Logger *slog.Logger
+}
+
+// Reservations stores availabilities and reservations in a repo and makes
+// every change to them one atomic commit through the repo's pipeline,
+// together with the quota and block changes it implies. It is safe for
+// concurrent use; there is no global lock (DESIGN.md Decision 2): reads
+// never wait for writes, and writes meet only in the repo's single writer,
+// which re-checks every bound inside the commit.
+type Reservations struct {
+	repo  *repostore.Store
+	opts  Options
+	idx   *index
+	randM sync.Mutex
+}
+
+// New returns Reservations over repo and loads the availabilities into
+// memory. The repo stays owned by the caller. It fails with a *DecodeError
+// for a stored availability that does not decode.
+func New(ctx context.Context, repo *repostore.Store, opts *Options) (*Reservations, error) {
+	r := &Reservations{repo: repo, idx: newIndex()}
+	if opts != nil {
+		r.opts = *opts
+	}
+	if r.opts.Rand == nil {
+		r.opts.Rand = rand.Reader
+	}
+	if r.opts.Logger == nil {
+		r.opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	// Keys only first: a node with a million reservations has only a few
+	// availabilities, and only those are read.
+	for e, err := range repo.Query(ctx, dsq.Query{Prefix: root.String(), KeysOnly: true}) {
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrGetFailed, err)
+		}
+		k := ds.RawKey(e.Key)
+		if len(k.Namespaces()) != availabilityDepth {
+			continue
+		}
+		a, err := r.readAvailability(ctx, k)
+		if err != nil {
+			return nil, err
+		}
+		r.idx.put(a)
+	}
+	return r, nil
+}
+
+// Repo returns the repo the reservations live in.
+func (r *Reservations) Repo() *repostore.Store { return r.repo }
+
+func (r *Reservations) newID() (ID, error) {
+	var id ID
+	r.randM.Lock()
+	defer r.randM.Unlock()
+	if _, err := io.ReadFull(r.opts.Rand, id[:]); err != nil {
+		return id, fmt.Errorf("reservations: reading random id: %w", err)
+	}
+	return id, nil
+}
+
+func (r *Reservations) saved(fire bool, a Availability) {
+	if fire && r.opts.OnAvailabilitySaved != nil {
+		r.opts.OnAvailabilitySaved(a)
+	}
+}
+
+// ---- reads and writes inside an op ----
+
+func decodeAt[T any](key ds.Key, raw []byte, v *T) error {
+	if len(raw) == 0 {
+		return &DecodeError{Key: key.String(), Err: errors.New("empty record")}
+	}
+	if err := jsonUnmarshal(raw, v); err != nil {
+		return &DecodeError{Key: key.String(), Err: err}
+	}
+	return nil
+}
+
+func getAt[T any](tx *repostore.Txn, key ds.Key, v *T) error {
+	raw, err := tx.Get(key)
+	if errors.Is(err, ds.ErrNotFound) {
+		return errorf(ErrNotExists, nil, "object with key %s does not exist", key)
+	}
+	if err != nil {
+		return errorf(ErrGetFailed, err, "reading %s", key)
+	}
+	return decodeAt(key, raw, v)
+}
+
+func loadAvailability(tx *repostore.Txn, id AvailabilityID) (Availability, error) {
+	var a Availability
+	err := getAt(tx, AvailabilityKey(id), &a)
+	return a, err
+}
+
+func loadReservation(tx *repostore.Txn, aid AvailabilityID, rid ReservationID) (Reservation, error) {
+	var res Reservation
+	err := getAt(tx, ReservationKey(aid, rid), &res)
+	return res, err
+}
+
+func putAvailability(tx *repostore.Txn, a *Availability) error {
+	if err := tx.Put(AvailabilityKey(a.ID), a.appendJSON(nil, true)); err != nil {
+		return errorf(ErrUpdateFailed, err, "writing availability %s", a.ID)
+	}
+	return nil
+}
+
+func putReservation(tx *repostore.Txn, res *Reservation) error {
+	if err := tx.Put(ReservationKey(res.AvailabilityID, res.ID), res.appendJSON(nil, true)); err != nil {
+		return errorf(ErrUpdateFailed, err, "writing reservation %s", res.ID)
+	}
+	return nil
+}
+
+func del(tx *repostore.Txn, k ds.Key) error {
+	if err := tx.Delete(k); err != nil {
+		return errorf(ErrDeleteFailed, err, "deleting %s", k)
+	}
+	return nil
+}
+
+// reservationsOf lists an availability's reservations as the op sees them.
+func reservationsOf(tx *repostore.Txn, aid AvailabilityID) ([]Reservation, error) {
+	entries, err := tx.Query(dsq.Query{Prefix: AvailabilityKey(aid).String()})
+	if err != nil {
+		return nil, errorf(ErrGetFailed, err, "listing reservations of %s", aid)
+	}
+	out := make([]Reservation, 0, len(entries))
+	for _, e := range entries {
+		k := ds.RawKey(e.Key)
+		if len(k.Namespaces()) != reservationDepth {
+			continue
+		}
+		var res Reservation
+		if err := decodeAt(k, e.Value, &res); err != nil {
+			return nil, err
+		}
+		out = append(out, res)
+	}
+	return out, nil
+}
+
+// do runs op through the repo's pipeline; a commit failure is reported as
+// ErrUpdateFailed.
+func (r *Reservations) do(ctx context.Context, op repostore.Op) error {
+	err := r.repo.Do(ctx, op)
+	if err != nil && (errors.Is(err, repostore.ErrCommit) || errors.Is(err, repostore.ErrOpTooBig)) {
+		return errorf(ErrUpdateFailed, err, "commit")
+	}
+	return err
+}
+
+func untilNegative(until int64) error {
+	if until < 0 {
+		return errorf(ErrUntilOutOfBounds, nil, "Cannot set until to a negative value")
+	}
+	return nil
+}
+
+// ---- availabilities ----
+
+// CreateAvailability stores a new availability built from a (its ID,
+// FreeSize and TotalRemainingCollateral are set here: a fresh id,
+// TotalSize and TotalCollateral) and reserves its TotalSize in the repo
+// quota, in one commit. It fails with ErrUntilOutOfBounds for a negative
+// Until and with ErrReserveFailed (wrapping the *repostore.QuotaError) when
+// the quota cannot hold it.
+func (r *Reservations) CreateAvailability(ctx context.Context, a Availability) (Availability, error) {
+	if err := untilNegative(a.Until); err != nil {
+		return Availability{}, err
+	}
+	id, err := r.newID()
+	if err != nil {
+		return Availability{}, err
+	}
+	a.ID = id
+	a.FreeSize = a.TotalSize
+	a.TotalRemainingCollateral = a.TotalCollateral
+	err = r.do(ctx, func(tx *repostore.Txn) error {
+		if err := tx.Reserve(a.TotalSize); err != nil {
+			return errorf(ErrReserveFailed, err, "reserving %d bytes for the availability", a.TotalSize)
+		}
+		if err := putAvailability(tx, &a); err != nil {
+			return err
+		}
+		tx.OnCommit(func() { r.idx.put(a) })
+		return nil
+	})
+	if err != nil {
+		return Availability{}, err
+	}
+	r.saved(true, a)
+	return a, nil
+}
+
+// Patch lists the fields Update changes; nil fields stay as they are.
+// FreeSize is not among them: it follows TotalSize and the reservations.
+type Patch struct {
+	TotalSize                *uint64
+	Duration                 *uint64
+	MinPricePerBytePerSecond *uint256.Int
+	TotalCollateral          *uint256.Int
+	Enabled                  *bool
+	Until                    *int64
+}
+
+// Update changes an availability in one commit (SPEC §2.2 update, §7
+// PATCH):
+//
+//   - TotalSize: FreeSize moves by the same amount and the repo quota
+//     reserves or releases the difference. A TotalSize of 0 or below the
+//     bytes committed to reservations fails with ErrBytesOutOfBounds; a
+//     quota that cannot hold the growth fails with ErrReserveFailed.
+//   - TotalCollateral: TotalRemainingCollateral becomes the new total less
+//     the collateral of the live reservations (the reference resets it to
+//     the total, forgetting what is committed; see DESIGN.md I1).
+//   - Until: negative, or earlier than a hosted slot's end, fails with
+//     ErrUntilOutOfBounds.
+//
+// It fails with ErrNotExists for an unknown id (the reference would write
+// a new record without reserving quota). OnAvailabilitySaved fires as SPEC
+// §2.2 step 7 says.
+func (r *Reservations) Update(ctx context.Context, id AvailabilityID, p Patch) (Availability, error) {
+	if p.Until != nil {
+		if err := untilNegative(*p.Until); err != nil {
+			return Availability{}, err
+		}
+	}
+	var old, a Availability
+	err := r.do(ctx, func(tx *repostore.Txn) error {
+		var err error
+		if old, err = loadAvailability(tx, id); err != nil {
+			return err
+		}
+		a = old
+		var live []Reservation
+		if p.TotalCollateral != nil || (p.Until != nil && *p.Until > 0) {
+			if live, err = reservationsOf(tx, id); err != nil {
+				return err
+			}
+		}
+		if p.TotalSize != nil {
+			total := *p.TotalSize
+			committed := old.TotalSize - old.FreeSize
+			if total == 0 {
+				return errorf(ErrBytesOutOfBounds, nil, "Total size must be larger then zero")
+			}
+			if total < committed {
+				return errorf(ErrBytesOutOfBounds, nil,
+					"New totalSize must be larger then current totalSize - freeSize, which is currently: %d", committed)
+			}
+			if total > old.TotalSize {
+				if err := tx.Reserve(total - old.TotalSize); err != nil {
+					return errorf(ErrReserveFailed, err, "reserving %d bytes", total-old.TotalSize)
+				}
+			} else if err := tx.Release(old.TotalSize - total); err != nil {
+				return errorf(ErrReleaseFailed, err, "releasing %d bytes", old.TotalSize-total)
+			}
+			a.TotalSize = total
+			a.FreeSize = total - committed
+		}
+		if p.Duration != nil {
+			a.Duration = *p.Duration
+		}
+		if p.MinPricePerBytePerSecond != nil {
+			a.MinPricePerBytePerSecond = *p.MinPricePerBytePerSecond
+		}
+		if p.TotalCollateral != nil {
+			var held uint256.Int
+			for i := range live {
+				held.Add(&held, &live[i].Collateral)
+			}
+			a.TotalCollateral = *p.TotalCollateral
+			a.TotalRemainingCollateral.Clear()
+			if !held.Gt(p.TotalCollateral) {
+				a.TotalRemainingCollateral.Sub(p.TotalCollateral, &held)
+			}
+		}
+		if p.Enabled != nil {
+			a.Enabled = *p.Enabled
+		}
+		if p.Until != nil {
+			a.Until = *p.Until
+			if a.Until > 0 {
+				for _, res := range live {
+					if res.ValidUntil > a.Until {
+						return errorf(ErrUntilOutOfBounds, nil,
+							"Until parameter must be greater or equal to the longest currently hosted slot")
+					}
+				}
+			}
+		}
+		if err := putAvailability(tx, &a); err != nil {
+			return err
+		}
+		tx.OnCommit(func() { r.idx.put(a) })
+		return nil
+	})
+	if err != nil {
+		return Availability{}, err
+	}
+	r.saved(increased(&old, &a), a)
+	return a, nil
+}
+
+// increased reports whether a change should wake the sales queue: any of
+// freeSize, duration, minPricePerBytePerSecond or totalRemainingCollateral
+// grew (SPEC §2.2 step 7, including its higher-price quirk).
+func increased(old, a *Availability) bool {
+	return a.FreeSize > old.FreeSize || a.Duration > old.Duration ||
+		a.MinPricePerBytePerSecond.Gt(&old.MinPricePerBytePerSecond) ||
+		a.TotalRemainingCollateral.Gt(&old.TotalRemainingCollateral)
+}
+
+// DeleteAvailability removes an availability and releases its quota, in
+// one commit. It fails with ErrHasReservations while reservations of it
+// exist, and with ErrNotExists for an unknown id.
+func (r *Reservations) DeleteAvailability(ctx context.Context, id AvailabilityID) error {
+	return r.do(ctx, func(tx *repostore.Txn) error {
+		a, err := loadAvailability(tx, id)
+		if err != nil {
+			return err
+		}
+		entries, err := tx.Query(dsq.Query{Prefix: AvailabilityKey(id).String(), KeysOnly: true, Limit: 1})
+		if err != nil {
+			return errorf(ErrGetFailed, err, "listing reservations of %s", id)
+		}
+		if len(entries) > 0 {
+			return errorf(ErrHasReservations, nil, "availability %s has reservations; end them first", id)
+		}
+		if err := tx.Release(a.FreeSize); err != nil {
+			return errorf(ErrReleaseFailed, err, "releasing %d bytes", a.FreeSize)
+		}
+		if err := del(tx, AvailabilityKey(id)); err != nil {
+			return err
+		}
+		tx.OnCommit(func() { r.idx.remove(id) })
+		return nil
+	})
+}
+
+// Availability returns the committed availability id, or ErrNotExists.
+func (r *Reservations) Availability(id AvailabilityID) (Availability, error) {
+	if a, ok := r.idx.get(id); ok {
+		return a, nil
+	}
+	return Availability{}, errorf(ErrNotExists, nil, "object with key %s does not exist", AvailabilityKey(id))
+}
+
+// AvailabilityExists reports whether availability id exists.
+func (r *Reservations) AvailabilityExists(id AvailabilityID) bool {
+	_, ok := r.idx.get(id)
+	return ok
+}
+
+// Availabilities returns every availability in key order.
+func (r *Reservations) Availabilities() []Availability {
+	r.idx.mu.RLock()
+	out := make([]Availability, 0, len(r.idx.byID))
+	for _, a := range r.idx.byID {
+		out = append(out, *a)
+	}
+	r.idx.mu.RUnlock()
+	slices.SortFunc(out, func(a, b Availability) int { return compareIDs(a.ID, b.ID) })
+	return out
+}
+
+func compareIDs(a, b ID) int {
+	for i := range a {
+		if a[i] != b[i] {
+			return int(a[i]) - int(b[i])
+		}
+	}
+	return 0
+}
+
+func (r *Reservations) readAvailability(ctx context.Context, k ds.Key) (Availability, error) {
+	raw, err := r.repo.Get(ctx, k)
+	if errors.Is(err, ds.ErrNotFound) {
+		return Availability{}, errorf(ErrNotExists, nil, "object with key %s does not exist", k)
+	}
+	if err != nil {
+		return Availability{}, errorf(ErrGetFailed, err, "reading %s", k)
+	}
+	var a Availability
+	if err := decodeAt(k, raw, &a); err != nil {
+		return Availability{}, err
+	}
+	return a, nil
+}
+
+// FindAvailability returns an enabled availability that can host a slot
+// of size bytes for duration seconds at price, with collateralPerByte
+// within its remaining collateral per free byte and validUntil within its
+// Until (SPEC §2.2 findAvailability).
+//
+// When several match, the one with the smallest FreeSize wins (ties: the
+// lowest id). This best fit keeps large availabilities for large slots and
+// is deterministic, and the in-memory index ordered by FreeSize finds it
+// without a scan of the datastore; the reference takes the first in key
+// order, which is random. The answer reflects committed state;
+// CreateReservation re-checks it inside its commit.
+func (r *Reservations) FindAvailability(size, duration uint64, price, collateralPerByte *uint256.Int, validUntil int64) (Availability, bool) {
+	return r.idx.find(size, func(a *Availability) bool {
+		if !a.Enabled || duration > a.Duration || price.Lt(&a.MinPricePerBytePerSecond) {
+			return false
+		}
+		if a.Until != 0 && a.Until < validUntil {
+			return false
+		}
+		max := a.MaxCollateralPerByte()
+		return !collateralPerByte.Gt(&max)
+	})
+}
+
+// Available returns the repo's free quota (max - used - reserved).
+func (r *Reservations) Available() uint64 { return r.repo.Available() }
+
+// HasAvailable reports whether n < Available() (strict, as the reference).
+func (r *Reservations) HasAvailable(n uint64) bool { return r.repo.Quota().HasAvailable(n) }
+
+// ---- reservations ----
+
+// CreateReservation commits a reservation of slotSize bytes of
+// availability aid for slot slotIndex of request req, in one commit:
+// the reservation and the slot index are written and the availability's
+// FreeSize and TotalRemainingCollateral are debited (by slotSize and
+// slotSize × collateralPerByte). Inside the commit it re-checks, against
+// the latest state, that the availability exists (ErrNotExists), has the
+// bytes (ErrBytesOutOfBounds) and the collateral
+// (ErrCollateralOutOfBounds), that validUntil is within its Until
+// (ErrUntilOutOfBounds) and that the slot has no reservation yet
+// (ErrSlotReserved).
+func (r *Reservations) CreateReservation(ctx context.Context, aid AvailabilityID, slotSize uint64,
+	req market.RequestID, slotIndex uint64, collateralPerByte *uint256.Int, validUntil int64) (Reservation, error) {
+	rid, err := r.newID()
+	if err != nil {
+		return Reservation{}, err
+	}
+	res := Reservation{ID: rid, AvailabilityID: aid, Size: slotSize, SlotSize: slotSize,
+		RequestID: req, SlotIndex: slotIndex, ValidUntil: validUntil}
+	if _, over := res.Collateral.MulOverflow(collateralPerByte, uint256.NewInt(slotSize)); over {
+		return Reservation{}, errorf(ErrCollateralOutOfBounds, nil, "collateral per byte × slot size overflows")
+	}
+	err = r.do(ctx, func(tx *repostore.Txn) error {
+		a, err := loadAvailability(tx, aid)
+		if err != nil {
+			return err
+		}
+		if a.FreeSize < slotSize {
+			return errorf(ErrBytesOutOfBounds, nil,
+				"trying to reserve an amount of bytes that is greater than the free size of the Availability")
+		}
+		if a.TotalRemainingCollateral.Lt(&res.Collateral) {
+			return errorf(ErrCollateralOutOfBounds, nil,
+				"collateral %s exceeds the availability's remaining collateral %s",
+				res.Collateral.Dec(), a.TotalRemainingCollateral.Dec())
+		}
+		if a.Until > 0 && validUntil > a.Until {
+			return errorf(ErrUntilOutOfBounds, nil,
+				"Until parameter must be greater or equal to the longest currently hosted slot")
+		}
+		sk := slotKey(req, slotIndex)
+		if has, err := tx.Has(sk); err != nil {
+			return errorf(ErrGetFailed, err, "reading %s", sk)
+		} else if has {
+			return errorf(ErrSlotReserved, nil, "slot %d of request %s already has a reservation", slotIndex, ID(req))
+		}
+		a.FreeSize -= slotSize
+		a.TotalRemainingCollateral.Sub(&a.TotalRemainingCollateral, &res.Collateral)
+		if err := putReservation(tx, &res); err != nil {
+			return err
+		}
+		if err := tx.Put(sk, slotValue(aid, rid)); err != nil {
+			return errorf(ErrUpdateFailed, err, "writing %s", sk)
+		}
+		if err := putAvailability(tx, &a); err != nil {
+			return err
+		}
+		tx.OnCommit(func() { r.idx.put(a) })
+		return nil
+	})
+	if err != nil {
+		return Reservation{}, err
+	}
+	return res, nil
+}
+
+// Reservation returns a committed reservation, or ErrNotExists.
+func (r *Reservations) Reservation(ctx context.Context, aid AvailabilityID, rid ReservationID) (Reservation, error) {
+	k := ReservationKey(aid, rid)
+	raw, err := r.repo.Get(ctx, k)
+	if errors.Is(err, ds.ErrNotFound) {
+		return Reservation{}, errorf(ErrNotExists, nil, "object with key %s does not exist", k)
+	}
+	if err != nil {
+		return Reservation{}, errorf(ErrGetFailed, err, "reading %s", k)
+	}
+	var res Reservation
+	return res, decodeAt(k, raw, &res)
+}
+
+// ReservationExists reports whether the reservation exists.
+func (r *Reservations) ReservationExists(ctx context.Context, aid AvailabilityID, rid ReservationID) (bool, error) {
+	ok, err := r.repo.Has(ctx, ReservationKey(aid, rid))
+	if err != nil {
+		return false, errorf(ErrGetFailed, err, "reading %s", ReservationKey(aid, rid))
+	}
+	return ok, nil
+}
+
+// ReservationForSlot returns the reservation of slot slotIndex of request
+// req, or ErrNotExists.
+func (r *Reservations) ReservationForSlot(ctx context.Context, req market.RequestID, slotIndex uint64) (Reservation, error) {
+	sk := slotKey(req, slotIndex)
+	raw, err := r.repo.Get(ctx, sk)
+	if errors.Is(err, ds.ErrNotFound) {
+		return Reservation{}, errorf(ErrNotExists, nil, "slot %d of request %s has no reservation", slotIndex, ID(req))
+	}
+	if err != nil {
+		return Reservation{}, errorf(ErrGetFailed, err, "reading %s", sk)
+	}
+	aid, rid, err := parseSlotValue(raw)
+	if err != nil {
+		return Reservation{}, &DecodeError{Key: sk.String(), Err: err}
+	}
+	return r.Reservation(ctx, aid, rid)
+}
+
+// Reservations returns every reservation, in key order. A record that does
+// not decode fails the listing with a *DecodeError naming its key.
+func (r *Reservations) Reservations(ctx context.Context) ([]Reservation, error) {
+	return r.list(ctx, root)
+}
+
+// ReservationsOf returns availability aid's reservations in key order, or
+// ErrNotExists for an unknown availability.
+func (r *Reservations) ReservationsOf(ctx context.Context, aid AvailabilityID) ([]Reservation, error) {
+	if !r.AvailabilityExists(aid) {
+		return nil, errorf(ErrNotExists, nil, "object with key %s does not exist", AvailabilityKey(aid))
+	}
+	return r.list(ctx, AvailabilityKey(aid))
+}
+
+// Each calls f for every reservation in key order, stopping at the first
+// error (returned). It holds no lock and reads committed state.
+func (r *Reservations) Each(ctx context.Context, f func(Reservation) error) error {
+	for e, err := range r.repo.Query(ctx, dsq.Query{Prefix: root.String()}) {
+		if err != nil {
+			return errorf(ErrGetFailed, err, "listing reservations")
+		}
+		k := ds.RawKey(e.Key)
+		if len(k.Namespaces()) != reservationDepth {
+			continue
+		}
+		var res Reservation
+		if err := decodeAt(k, e.Value, &res); err != nil {
+			return err
+		}
+		if err := f(res); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *Reservations) list(ctx context.Context, prefix ds.Key) ([]Reservation, error) {
+	var out []Reservation
+	for e, err := range r.repo.Query(ctx, dsq.Query{Prefix: prefix.String(), Orders: []dsq.Order{dsq.OrderByKey{}}}) {
+		if err != nil {
+			return nil, errorf(ErrGetFailed, err, "listing %s", prefix)
+		}
+		k := ds.RawKey(e.Key)
+		if len(k.Namespaces()) != reservationDepth {
+			continue
+		}
+		var res Reservation
+		if err := decodeAt(k, e.Value, &res); err != nil {
+			return nil, err
+		}
+		out = append(out, res)
+	}
+	return out, nil
+}
+
+// blockTag is the tag that marks a block as held by a reservation.
+func blockTag(aid AvailabilityID, rid ReservationID) string { return ReservationKey(aid, rid).String() }
+
+// StoreBlocks writes blocks downloaded for a reservation and accounts for
+// them, in one commit (DESIGN.md Decision 11): each block is stored (tagged
+// with the reservation, expiring at expiry), the bytes move from the
+// repo's reserved counter to used, and the reservation's Size shrinks by
+// them. A block already stored is not counted in used again. It fails with
+// ErrNotExists for an unknown reservation, ErrBytesOutOfBounds when the
+// blocks exceed the reservation's remaining Size, and ErrUpdateFailed
+// (wrapping the cause) when a block cannot be stored. It returns the
+// reservation as committed.
+func (r *Reservations) StoreBlocks(ctx context.Context, aid AvailabilityID, rid ReservationID, blocks [][]byte, expiry int64) (Reservation, error) {
+	var n uint64
+	for _, b := range blocks {
+		n += uint64(len(b))
+	}
+	var res Reservation
+	err := r.do(ctx, func(tx *repostore.Txn) error {
+		var err error
+		if res, err = loadReservation(tx, aid, rid); err != nil {
+			return err
+		}
+		if n > res.Size {
+			return errorf(ErrBytesOutOfBounds, nil,
+				"trying to release an amount of bytes (%d) that is greater than the reserved size of the Reservation (%d)", n, res.Size)
+		}
+		if err := tx.Release(n); err != nil {
+			return errorf(ErrReleaseFailed, err, "releasing %d bytes", n)
+		}
+		tag := blockTag(aid, rid)
+		for _, b := range blocks {
+			if _, err := tx.PutBlock(b, expiry, tag); err != nil {
+				return errorf(ErrUpdateFailed, err, "storing block")
+			}
+		}
+		res.Size -= n
+		return putReservation(tx, &res)
+	})
+	if err != nil {
+		return Reservation{}, err
+	}
+	return res, nil
+}
+
+// Ended reports what EndReservation did.
+type Ended struct {
+	// Found is false when the reservation did not exist (nothing changed).
+	Found bool
+	// BytesReturned is the slot size handed back to the availability's
+	// FreeSize: written and unwritten bytes.
+	BytesReturned uint64
+	// CollateralReturned is what went back to TotalRemainingCollateral.
+	CollateralReturned uint256.Int
+	// BytesFreed is the size of the blocks deleted with the reservation
+	// (blocks held by another reservation, or pinned, stay).
+	BytesFreed uint64
+	// Availability is the availability as committed.
+	Availability Availability
+}
+
+// EndReservation ends a reservation in one commit (it replaces the
+// reference's returnBytesToAvailability + deleteReservation): the blocks
+// only it held are deleted (their bytes leave used), its whole slot size
+// goes back to the availability's FreeSize and into the repo's reserved
+// counter, returnedCollateral (capped at the collateral the reservation
+// took) goes back to TotalRemainingCollateral, and the reservation and its
+// slot index are deleted. Ending a reservation that does not exist changes
+// nothing and returns Ended{Found: false}: the operation is idempotent.
+//
+// The caller decides returnedCollateral by DESIGN.md Decision 6: all of
+// Reservation.Collateral if the fill never succeeded, what the market paid
+// back if it did, zero if the request failed.
+func (r *Reservations) EndReservation(ctx context.Context, aid AvailabilityID, rid ReservationID, returnedCollateral *uint256.Int) (Ended, error) {
+	var out Ended
+	var old Availability
+	err := r.do(ctx, func(tx *repostore.Txn) error {
+		out = Ended{}
+		res, err := loadReservation(tx, aid, rid)
+		if errors.Is(err, ErrNotExists) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		a, err := loadAvailability(tx, aid)
+		if err != nil {
+			return err
+		}
+		old = a
+		freed, err := tx.DropTag(blockTag(aid, rid))
+		if err != nil {
+			return errorf(ErrDeleteFailed, err, "dropping the reservation's blocks")
+		}
+		if err := tx.Reserve(res.Written()); err != nil {
+			return errorf(ErrReserveFailed, err, "returning %d written bytes to the availability", res.Written())
+		}
+		ret := res.Collateral
+		if returnedCollateral != nil && returnedCollateral.Lt(&ret) {
+			ret = *returnedCollateral
+		}
+		// Keep I1 even for records from before per-reservation collateral.
+		var room uint256.Int
+		room.Sub(&a.TotalCollateral, &a.TotalRemainingCollateral)
+		if ret.Gt(&room) {
+			ret = room
+		}
+		a.FreeSize += res.SlotSize
+		if a.FreeSize > a.TotalSize {
+			return errorf(ErrBytesOutOfBounds, nil, "returning %d bytes would make freeSize exceed totalSize", res.SlotSize)
+		}
+		a.TotalRemainingCollateral.Add(&a.TotalRemainingCollateral, &ret)
+		if err := putAvailability(tx, &a); err != nil {
+			return err
+		}
+		if err := del(tx, ReservationKey(aid, rid)); err != nil {
+			return err
+		}
+		if err := del(tx, slotKey(res.RequestID, res.SlotIndex)); err != nil {
+			return err
+		}
+		out = Ended{Found: true, BytesReturned: res.SlotSize, CollateralReturned: ret, BytesFreed: freed, Availability: a}
+		tx.OnCommit(func() { r.idx.put(a) })
+		return nil
+	})
+	if err != nil {
+		return Ended{}, err
+	}
+	if out.Found {
+		r.saved(increased(&old, &out.Availability), out.Availability)
+	}
+	return out, nil
+}
