@@ -169,15 +169,15 @@ func (r *Reservation) appendJSON(b []byte, versioned bool) []byte {
 }
 
 type reservationWire struct {
-	V              *int  `json:"v"`
-	ID             ID    `json:"id"`
-	AvailabilityID ID    `json:"availabilityId"`
-	Size           U64   `json:"size"`
-	SlotSize       *U64  `json:"slotSize"`
-	Collateral     U256  `json:"collateral"`
-	RequestID      ID    `json:"requestId"`
-	SlotIndex      U64   `json:"slotIndex"`
-	ValidUntil     I64   `json:"validUntil"`
+	V              *int `json:"v"`
+	ID             ID   `json:"id"`
+	AvailabilityID ID   `json:"availabilityId"`
+	Size           U64  `json:"size"`
+	SlotSize       *U64 `json:"slotSize"`
+	Collateral     U256 `json:"collateral"`
+	RequestID      ID   `json:"requestId"`
+	SlotIndex      U64  `json:"slotIndex"`
+	ValidUntil     I64  `json:"validUntil"`
 }
 
 // UnmarshalJSON reads the record leniently as SPEC §1.7 says. A missing

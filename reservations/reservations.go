@@ -10,9 +10,9 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/holiman/uint256"
 	ds "github.com/ipfs/go-datastore"
 	dsq "github.com/ipfs/go-datastore/query"
-	"github.com/holiman/uint256"
 
 	"github.com/hostsales/hostsales/market"
 	"github.com/hostsales/hostsales/repostore"
