@@ -3,9 +3,12 @@ package reservations_test
 import (
 	"context"
 	"math/rand/v2"
+	"sync"
 	"testing"
 
 	"github.com/holiman/uint256"
+	ds "github.com/ipfs/go-datastore"
+	dssync "github.com/ipfs/go-datastore/sync"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -23,6 +26,7 @@ type env struct {
 	res   *reservations.Reservations
 	saved []reservations.Availability
 	rng   *rand.Rand
+	mu    sync.Mutex
 }
 
 func newEnv(t testing.TB, quota uint64) *env {
@@ -33,7 +37,7 @@ func newEnv(t testing.TB, quota uint64) *env {
 	t.Cleanup(func() { assert.NoError(t, repo.Close()) })
 	e := &env{repo: repo, rng: rand.New(rand.NewPCG(1, 2))}
 	e.res, err = reservations.New(ctx, repo, &reservations.Options{
-		Rand:                seededReader{e.rng},
+		Rand:                seededReader{rand.New(rand.NewPCG(3, 4))}, // guarded by Reservations
 		OnAvailabilitySaved: func(a reservations.Availability) { e.saved = append(e.saved, a) },
 	})
 	require.NoError(t, err)
@@ -64,6 +68,15 @@ func (e *env) helperAvailability(t testing.TB) (reservations.Availability, *uint
 	require.NoError(t, err)
 	return a, cpb
 }
+
+// requestIDLocked is requestID for concurrent callers.
+func (e *env) requestIDLocked() market.RequestID {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.requestID()
+}
+
+func dssyncMutexWrap() ds.Datastore { return dssync.MutexWrap(ds.NewMapDatastore()) }
 
 func (e *env) requestID() market.RequestID {
 	var id market.RequestID
