@@ -1,0 +1,4 @@
+package statemachine
+
+// NormalizeFSMError exposes normalizeFSMError to the external tests.
+var NormalizeFSMError = normalizeFSMError
