@@ -62,6 +62,14 @@ type batch struct {
 	count   int64 // estimated entries for the datastore transaction
 	size    int64 // estimated bytes for the datastore transaction
 	entries []entry
+	// failed are ops that returned an error after reading the writes of
+	// entries before them; they are answered only when those are settled.
+	failed []failure
+}
+
+type failure struct {
+	req *request
+	err error
 }
 
 type pipeline struct {
@@ -220,7 +228,13 @@ func (p *pipeline) apply(b *batch, req *request) {
 	for {
 		t = &Txn{b: b, writes: make(map[string]write), quota: b.quota}
 		if err := runOp(req.op, t); err != nil {
-			finish(req, err) // nothing of it is kept, so no commit to wait for
+			if len(b.entries) == 0 {
+				finish(req, err) // it saw only committed state
+			} else {
+				// It saw the batch's uncommitted writes: its answer stands
+				// only if they commit.
+				b.failed = append(b.failed, failure{req, err})
+			}
 			return
 		}
 		var count, size int64
@@ -267,16 +281,31 @@ func (p *pipeline) tooBig(count, size int64) bool {
 // commit makes the batch durable and answers its callers. It reports
 // whether every op of the batch was committed.
 func (p *pipeline) commit(b *batch) bool {
-	if len(b.entries) == 0 {
-		return true
+	ok := true
+	if len(b.entries) > 0 {
+		err := p.write(b.ctx, b.writes, b.quota, b.blocks)
+		if errors.Is(err, errTxnTooBig) && len(b.entries) > 1 {
+			// The estimate was off: split on op boundaries, each half alone.
+			ok = p.split(b.ctx, b.entries)
+		} else {
+			ok = p.settle(b.entries, b.quota, b.blocks, err)
+		}
 	}
-	err := p.write(b.ctx, b.writes, b.quota, b.blocks)
-	if errors.Is(err, errTxnTooBig) && len(b.entries) > 1 {
-		// The estimate was off: split on op boundaries, each half alone.
-		return p.split(b.ctx, b.entries)
+	for _, f := range b.failed {
+		if ok {
+			finish(f.req, f.err)
+		} else {
+			finish(f.req, fmt.Errorf("%w: %w", ErrCommit, errDecidedOnLostWrites))
+		}
 	}
-	return p.settle(b.entries, b.quota, b.blocks, err)
+	b.failed = nil
+	return ok
 }
+
+// errDecidedOnLostWrites answers an op that failed after reading writes of
+// its batch that then failed to commit: its own error may be an artefact of
+// state that never existed, so it is not reported; the caller may retry.
+var errDecidedOnLostWrites = errors.New("the op failed on uncommitted writes of its batch, which did not commit")
 
 // split commits es in two halves, in order; a half that is still too big
 // splits again, down to a single op, which then fails with ErrOpTooBig.

@@ -427,3 +427,63 @@ func TestFaultHookAtEveryCall(t *testing.T) {
 	}
 	assert.Equal(t, Quota{Max: 1000, Used: 5, Reserved: 7}, s.Quota())
 }
+
+// An op that fails after reading uncommitted writes of its batch is
+// answered only once they are settled: with its own error if they commit,
+// with ErrCommit if they do not (its error may stem from state that never
+// existed). Found by the reservations linearizability test.
+func TestFailedOpWaitsForItsBatch(t *testing.T) {
+	for _, commitFails := range []bool{false, true} {
+		t.Run(fmt.Sprintf("commitFails=%v", commitFails), func(t *testing.T) {
+			m := newTxnMap()
+			s, err := Open("", &Options{Datastore: m, QuotaMaxBytes: 1000})
+			require.NoError(t, err)
+			defer s.Close()
+			release, held := holdWriter(t, s)
+			out := make(chan result, 2)
+			submit(s, 0, func(tx *Txn) error { return tx.Reserve(600) }, out)
+			waitQueued(s, 1)
+			submit(s, 1, func(tx *Txn) error { return tx.Reserve(600) }, out) // fails: only 400 left
+			waitQueued(s, 2)
+			inCommit := make(chan struct{}, 2)
+			proceed := make(chan struct{})
+			disk := errors.New("disk")
+			m.mu.Lock()
+			m.commitHook = func() error {
+				inCommit <- struct{}{}
+				<-proceed
+				if commitFails {
+					return disk
+				}
+				return nil
+			}
+			m.mu.Unlock()
+			release()
+			<-inCommit // the held op's own batch
+			proceed <- struct{}{}
+			<-held
+			<-inCommit // the batch of ops 0 and 1
+			select {
+			case r := <-out:
+				t.Fatalf("op %d answered before its batch committed: %v", r.i, r.err)
+			default:
+			}
+			close(proceed)
+			got := map[int]error{}
+			for range 2 {
+				r := <-out
+				got[r.i] = r.err
+			}
+			if commitFails {
+				assert.ErrorIs(t, got[0], ErrCommit)
+				assert.ErrorIs(t, got[1], ErrCommit, "its refusal was decided on lost writes")
+				assert.NotErrorIs(t, got[1], ErrQuotaExceeded)
+				assert.Equal(t, uint64(0), s.Quota().Reserved)
+			} else {
+				assert.NoError(t, got[0])
+				assert.ErrorIs(t, got[1], ErrQuotaExceeded)
+				assert.Equal(t, uint64(600), s.Quota().Reserved)
+			}
+		})
+	}
+}
