@@ -1,11 +1,4 @@
-//go:build dstest
-
-// This file needs github.com/ipfs/go-datastore/test, which imports
-// github.com/ipfs/go-detect-race: a module go.mod does not require yet.
-// Once it does (go get github.com/ipfs/go-datastore/test@v0.9.2), delete
-// the build constraint above. Until then run it with
-//
-//	go test -tags dstest -modfile=<a go.mod that requires it> ./repostore/badgerds/
+// go-datastore's own conformance suite, run unmodified over the adapter.
 
 package badgerds_test
 
