@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/holiman/uint256"
 	ds "github.com/ipfs/go-datastore"
@@ -45,6 +46,7 @@ type Reservations struct {
 	opts  Options
 	idx   *index
 	randM sync.Mutex
+	saved atomic.Pointer[func(Availability)] // set by SetOnAvailabilitySaved
 }
 
 // New returns Reservations over repo and loads the availabilities into
@@ -61,6 +63,7 @@ func New(ctx context.Context, repo *repostore.Store, opts *Options) (*Reservatio
 	if r.opts.Logger == nil {
 		r.opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	r.SetOnAvailabilitySaved(r.opts.OnAvailabilitySaved)
 	// Keys only first: a node with a million reservations has only a few
 	// availabilities, and only those are read.
 	for e, err := range repo.Query(ctx, dsq.Query{Prefix: root.String(), KeysOnly: true}) {
@@ -93,9 +96,23 @@ func (r *Reservations) newID() (ID, error) {
 	return id, nil
 }
 
-func (r *Reservations) saved(fire bool, a Availability) {
-	if fire && r.opts.OnAvailabilitySaved != nil {
-		r.opts.OnAvailabilitySaved(a)
+// SetOnAvailabilitySaved replaces the OnAvailabilitySaved callback (nil
+// removes it). Sales installs its own when it starts its queue (SPEC §2.3),
+// so that the startup cleanup does not fire it.
+func (r *Reservations) SetOnAvailabilitySaved(f func(Availability)) {
+	if f == nil {
+		r.saved.Store(nil)
+		return
+	}
+	r.saved.Store(&f)
+}
+
+func (r *Reservations) fireSaved(fire bool, a Availability) {
+	if !fire {
+		return
+	}
+	if f := r.saved.Load(); f != nil {
+		(*f)(a)
 	}
 }
 
@@ -225,7 +242,7 @@ func (r *Reservations) CreateAvailability(ctx context.Context, a Availability) (
 	if err != nil {
 		return Availability{}, err
 	}
-	r.saved(true, a)
+	r.fireSaved(true, a)
 	return a, nil
 }
 
@@ -335,7 +352,7 @@ func (r *Reservations) Update(ctx context.Context, id AvailabilityID, p Patch) (
 	if err != nil {
 		return Availability{}, err
 	}
-	r.saved(increased(&old, &a), a)
+	r.fireSaved(increased(&old, &a), a)
 	return a, nil
 }
 
@@ -664,6 +681,27 @@ func (r *Reservations) StoreBlocks(ctx context.Context, aid AvailabilityID, rid 
 	return res, nil
 }
 
+// ExtendBlocks moves the expiry of every block held by the reservation to
+// at least expiry, in one commit (a filled sale keeps its data until the
+// request ends). It fails with ErrNotExists for an unknown reservation.
+func (r *Reservations) ExtendBlocks(ctx context.Context, aid AvailabilityID, rid ReservationID, expiry int64) error {
+	return r.do(ctx, func(tx *repostore.Txn) error {
+		if _, err := loadReservation(tx, aid, rid); err != nil {
+			return err
+		}
+		hashes, err := tx.TaggedBlocks(blockTag(aid, rid))
+		if err != nil {
+			return errorf(ErrGetFailed, err, "listing the reservation's blocks")
+		}
+		for _, h := range hashes {
+			if err := tx.EnsureExpiry(h, expiry); err != nil && !errors.Is(err, repostore.ErrBlockNotFound) {
+				return errorf(ErrUpdateFailed, err, "extending block %s", h)
+			}
+		}
+		return nil
+	})
+}
+
 // Ended reports what EndReservation did.
 type Ended struct {
 	// Found is false when the reservation did not exist (nothing changed).
@@ -748,7 +786,7 @@ func (r *Reservations) EndReservation(ctx context.Context, aid AvailabilityID, r
 		return Ended{}, err
 	}
 	if out.Found {
-		r.saved(increased(&old, &out.Availability), out.Availability)
+		r.fireSaved(increased(&old, &out.Availability), out.Availability)
 	}
 	return out, nil
 }

@@ -1,0 +1,126 @@
+package sales
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/hashicorp/go-multierror"
+
+	"github.com/hostsales/hostsales/market"
+	"github.com/hostsales/hostsales/reservations"
+)
+
+// restore is SPEC §5 load() with DESIGN.md Decision 5: every reservation
+// whose slot this host no longer holds is ended like a normal cleanup
+// (bytes and the due collateral back), and every slot it holds gets an
+// agent in SaleUnknown with its reservation attached.
+func (s *Sales) restore(ctx context.Context) error {
+	active, err := s.MySlots(ctx)
+	if err != nil {
+		return fmt.Errorf("sales: restoring: listing my slots: %w", err)
+	}
+	mine := make(map[market.SlotID]bool, len(active))
+	for _, sl := range active {
+		mine[sl.ID()] = true
+	}
+	n, err := s.endLeftovers(ctx, func(r reservations.Reservation) bool {
+		return !mine[market.SlotIDFor(r.RequestID, r.SlotIndex)]
+	})
+	s.metrics.restoredEnded.Add(uint64(n))
+	if err != nil {
+		s.opts.Logger.Error("restoring: ending leftover reservations", "err", err)
+	}
+	for _, sl := range active {
+		req := sl.Request
+		key := slotKey{req: req.ID(), slot: sl.SlotIndex}
+		a, err := newAgent(s, key, nil, &req)
+		if err != nil {
+			return err
+		}
+		if r, err := s.deps.Reservations.ReservationForSlot(ctx, key.req, key.slot); err == nil {
+			a.setReservation(&r)
+		} else if !errors.Is(err, reservations.ErrNotExists) {
+			s.opts.Logger.Error("restoring: reading the reservation", "err", err)
+		}
+		a.setFilled() // the market says we host it
+		if !s.register(a) {
+			continue
+		}
+		if err := a.m.Start(s.ctx, StateUnknown); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// endLeftovers ends every reservation for which leftover is true, and
+// returns how many it ended.
+func (s *Sales) endLeftovers(ctx context.Context, leftover func(reservations.Reservation) bool) (int, error) {
+	var ends []reservations.Reservation
+	err := s.deps.Reservations.Each(ctx, func(r reservations.Reservation) error {
+		if leftover(r) {
+			ends = append(ends, r)
+		}
+		return nil
+	})
+	var errs *multierror.Error
+	errs = multierror.Append(errs, err)
+	n := 0
+	for _, r := range ends {
+		due := s.dueForLeftover(ctx, r)
+		if _, err := s.deps.Reservations.EndReservation(context.WithoutCancel(ctx), r.AvailabilityID, r.ID, due); err != nil {
+			errs = multierror.Append(errs, fmt.Errorf("reservation %s: %w", r.ID, err))
+			continue
+		}
+		n++
+	}
+	return n, errs.ErrorOrNil()
+}
+
+// Reconcile ends the reservations that have no live sale and whose slot
+// this host does not hold (DESIGN.md Decision 7), and returns how many it
+// ended. Start runs it every ReconcilePeriod market seconds.
+func (s *Sales) Reconcile(ctx context.Context) (int, error) {
+	ids, err := s.deps.Market.MySlots(ctx)
+	if err != nil {
+		return 0, err
+	}
+	mine := make(map[market.SlotID]bool, len(ids))
+	for _, id := range ids {
+		mine[id] = true
+	}
+	s.mu.Lock()
+	live := make(map[slotKey]bool, len(s.mu.agents))
+	for k := range s.mu.agents {
+		live[k] = true
+	}
+	s.mu.Unlock()
+	n, err := s.endLeftovers(ctx, func(r reservations.Reservation) bool {
+		k := slotKey{req: r.RequestID, slot: r.SlotIndex}
+		return !live[k] && !mine[market.SlotIDFor(r.RequestID, r.SlotIndex)] && !s.hasAgent(k)
+	})
+	s.metrics.reconciledEnded.Add(uint64(n))
+	return n, err
+}
+
+func (s *Sales) hasAgent(k slotKey) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.mu.agents[k]
+	return ok
+}
+
+func (s *Sales) reconcileLoop() {
+	c := s.deps.Clock
+	for {
+		if err := c.WaitUntil(s.ctx, c.Now()+s.opts.ReconcilePeriod); err != nil {
+			return
+		}
+		if n, err := s.Reconcile(s.ctx); err != nil && s.ctx.Err() == nil {
+			s.opts.Logger.Error("reconcile", "err", err)
+		} else if n > 0 {
+			s.opts.Logger.Info("reconcile ended leftover reservations", "count", n)
+		}
+	}
+}

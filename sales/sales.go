@@ -1,0 +1,289 @@
+package sales
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/hashicorp/go-multierror"
+	"github.com/holiman/uint256"
+
+	"github.com/hostsales/hostsales/market"
+	"github.com/hostsales/hostsales/reservations"
+	"github.com/hostsales/hostsales/slotqueue"
+	"github.com/hostsales/hostsales/statemachine"
+)
+
+// metrics are the counters Sales keeps; Stats exports them.
+type metrics struct {
+	availabilityMismatch atomic.Uint64
+	proofs               atomic.Uint64
+	errored              atomic.Uint64
+	restoredEnded        atomic.Uint64
+	reconciledEnded      atomic.Uint64
+}
+
+// Sales is the sales side of a storage host (SPEC §4.9): it turns the
+// market's storage requests into queued slots, runs one Agent per slot it
+// takes, restores sales after a restart and reconciles leftovers.
+//
+// Sales owns every task it starts (through Options.Executor) and Stop waits
+// for them. It is safe for concurrent use.
+type Sales struct {
+	deps    Deps
+	opts    *Options
+	queue   *slotqueue.Queue
+	exec    statemachine.Executor
+	own     *statemachine.GoExecutor // the default executor, waited for by Stop
+	metrics metrics
+
+	// ctx is the lifetime of Sales' tasks; cancel ends them at Stop.
+	ctx    context.Context
+	cancel context.CancelFunc
+	signer market.Address
+	randMu sync.Mutex // guards opts.Rand
+
+	mu struct {
+		sync.Mutex
+		running bool
+		stopped bool
+		agents  map[slotKey]*Agent
+		subs    []market.Subscription
+	}
+}
+
+// New returns Sales over deps. It fails with ErrInvalidOptions when a
+// required callback is missing or the queue limits are invalid.
+func New(deps Deps, opts *Options) (*Sales, error) {
+	if deps.Market == nil || deps.Clock == nil || deps.Reservations == nil {
+		return nil, fmt.Errorf("%w: Market, Clock and Reservations are required", ErrInvalidOptions)
+	}
+	o, err := opts.ensureDefaults()
+	if err != nil {
+		return nil, err
+	}
+	s := &Sales{deps: deps, opts: o, exec: o.Executor}
+	if s.exec == nil {
+		s.own = &statemachine.GoExecutor{}
+		s.exec = s.own
+	}
+	s.queue, err = slotqueue.New(s.processSlot, &slotqueue.Options{MaxWorkers: o.MaxWorkers, MaxSize: o.QueueSize})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidOptions, err)
+	}
+	s.mu.agents = map[slotKey]*Agent{}
+	return s, nil
+}
+
+// Queue returns the slot queue (for status and metrics).
+func (s *Sales) Queue() *slotqueue.Queue { return s.queue }
+
+// Start restores the sales of the slots this host holds, ends leftover
+// reservations, starts the queue, subscribes to the market and starts the
+// periodic reconcile, in that order (SPEC §4.9, §5). It is idempotent; a
+// stopped Sales cannot start again. ctx bounds the start-up only.
+func (s *Sales) Start(ctx context.Context) error {
+	s.mu.Lock()
+	if s.mu.running {
+		s.mu.Unlock()
+		return nil
+	}
+	if s.mu.stopped {
+		s.mu.Unlock()
+		return ErrNotRunning
+	}
+	s.mu.running = true
+	s.mu.Unlock()
+	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	signer, err := s.deps.Market.GetSigner(ctx)
+	if err != nil {
+		return fmt.Errorf("sales: reading the signer: %w", err)
+	}
+	s.signer = signer
+	if err := s.restore(ctx); err != nil {
+		return err
+	}
+	if err := s.queue.Start(s.ctx); err != nil {
+		return err
+	}
+	s.deps.Reservations.SetOnAvailabilitySaved(func(a reservations.Availability) {
+		if a.Enabled {
+			s.queue.ClearSeenFlags()
+			s.queue.Unpause()
+		}
+	})
+	s.subscribe(ctx)
+	if s.opts.ReconcilePeriod > 0 {
+		s.exec.Go(s.reconcileLoop)
+	}
+	return nil
+}
+
+// Stop stops the queue, the subscriptions, every agent and every task, and
+// waits for them (or for ctx). Reservations stay stored: a later Start
+// restores them. It is idempotent.
+func (s *Sales) Stop(ctx context.Context) error {
+	s.mu.Lock()
+	if !s.mu.running {
+		s.mu.stopped = true
+		s.mu.Unlock()
+		return nil
+	}
+	s.mu.running, s.mu.stopped = false, true
+	subs := s.mu.subs
+	s.mu.subs = nil
+	s.mu.Unlock()
+	s.deps.Reservations.SetOnAvailabilitySaved(nil)
+	var errs *multierror.Error
+	for _, sub := range subs {
+		sub.Unsubscribe()
+	}
+	if err := s.queue.Stop(ctx); err != nil {
+		errs = multierror.Append(errs, err)
+	}
+	s.cancel()
+	for _, a := range s.agentList() {
+		a.unsubscribe()
+		if err := a.m.Stop(ctx); err != nil && !errors.Is(err, statemachine.ErrNotStarted) {
+			errs = multierror.Append(errs, err)
+		}
+	}
+	if s.own != nil {
+		s.own.Wait()
+	}
+	s.mu.Lock()
+	s.mu.agents = map[slotKey]*Agent{}
+	s.mu.Unlock()
+	return errs.ErrorOrNil()
+}
+
+func (s *Sales) running() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mu.running
+}
+
+func (s *Sales) agentList() []*Agent {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*Agent, 0, len(s.mu.agents))
+	for _, a := range s.mu.agents {
+		out = append(out, a)
+	}
+	return out
+}
+
+// register adds a to the live agents; it reports false if the slot already
+// has one.
+func (s *Sales) register(a *Agent) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.mu.running {
+		return false
+	}
+	if _, ok := s.mu.agents[a.key]; ok {
+		return false
+	}
+	s.mu.agents[a.key] = a
+	return true
+}
+
+func (s *Sales) forget(a *Agent) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mu.agents[a.key] == a {
+		delete(s.mu.agents, a.key)
+	}
+}
+
+// ActiveSale returns the live agent of a slot (SPEC §4.9 activeSale).
+func (s *Sales) ActiveSale(id market.SlotID) (*Agent, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, a := range s.mu.agents {
+		if market.SlotIDFor(k.req, k.slot) == id {
+			return a, true
+		}
+	}
+	return nil, false
+}
+
+// Agents returns the live agents, in no particular order.
+func (s *Sales) Agents() []*Agent { return s.agentList() }
+
+// MySlots returns the slots the market says this host holds, with their
+// requests (SPEC §4.9 mySlots); slots freed meanwhile are left out.
+func (s *Sales) MySlots(ctx context.Context) ([]market.Slot, error) {
+	ids, err := s.deps.Market.MySlots(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]market.Slot, 0, len(ids))
+	for _, id := range ids {
+		slot, err := s.deps.Market.GetActiveSlot(ctx, id)
+		if errors.Is(err, market.ErrSlotIsFree) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, slot)
+	}
+	return out, nil
+}
+
+// processSlot is the queue workers' callback (SPEC §4.5): it starts an
+// agent in SalePreparing and holds the worker until the slot is filled or
+// the sale is cleaned up.
+func (s *Sales) processSlot(ctx context.Context, it slotqueue.Item) error {
+	key := slotKey{req: market.RequestID(it.RequestID), slot: uint64(it.SlotIndex)}
+	a, err := newAgent(s, key, &it, nil)
+	if err != nil {
+		return err
+	}
+	if !s.register(a) {
+		return nil // already being sold, or stopping
+	}
+	if err := a.m.Start(s.ctx, StatePreparing); err != nil {
+		s.forget(a)
+		return err
+	}
+	select {
+	case <-a.done:
+	case <-ctx.Done():
+	}
+	return nil
+}
+
+// onFilled is the agent's filled handler: tell the node and free the
+// queue worker.
+func (s *Sales) onFilled(a *Agent, req market.StorageRequest) {
+	if f := s.opts.OnSale; f != nil {
+		f(req, a.key.slot)
+	}
+	a.release()
+}
+
+// each calls f for every live agent of request req.
+func (s *Sales) each(req market.RequestID, f func(*Agent)) {
+	for _, a := range s.agentList() {
+		if a.key.req == req {
+			f(a)
+		}
+	}
+}
+
+// dueForLeftover is the collateral returned when a reservation outlived
+// its sale (restore, reconcile): nothing if the request failed (the market
+// kept it), otherwise all of it (our fill never succeeded, or the market
+// paid it back before the crash).
+func (s *Sales) dueForLeftover(ctx context.Context, r reservations.Reservation) *uint256.Int {
+	st, err := s.deps.Market.RequestState(ctx, r.RequestID)
+	if err == nil && st == market.RequestStateFailed {
+		return new(uint256.Int)
+	}
+	c := r.Collateral
+	return &c
+}

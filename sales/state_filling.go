@@ -1,0 +1,27 @@
+package sales
+
+import (
+	"context"
+	"errors"
+
+	"github.com/hostsales/hostsales/market"
+)
+
+// runFilling is SaleFilling: post the proof and the collateral.
+func (a *Agent) runFilling(ctx context.Context, entry stepT) stepT {
+	m := a.s.deps.Market
+	coll, err := m.SlotCollateral(ctx, a.key.req, a.key.slot)
+	if err != nil {
+		return orNone(ctx, err)
+	}
+	err = m.FillSlot(ctx, a.key.req, a.key.slot, entry.Payload.proof, coll)
+	switch {
+	case err == nil:
+		a.setFilled()
+		return next(evFilled, step{})
+	case errors.Is(err, market.ErrSlotStateMismatch):
+		return next(evIgnore, step{returnsCollateral: true})
+	default:
+		return orNone(ctx, err)
+	}
+}

@@ -1,0 +1,46 @@
+package sales
+
+import (
+	"context"
+
+	"github.com/hostsales/hostsales/market"
+)
+
+// runUnknown is SaleUnknown, the entry point of sales restored at start:
+// resume according to the slot's state on chain.
+func (a *Agent) runUnknown(ctx context.Context, _ stepT) stepT {
+	_, ok, err := a.retrieveRequest(ctx)
+	if err != nil {
+		return orNone(ctx, err)
+	}
+	a.subscribe()
+	if !ok {
+		return errored(ErrRequestUnknown)
+	}
+	st, err := a.s.deps.Market.SlotState(ctx, a.SlotID())
+	if err != nil {
+		return orNone(ctx, err)
+	}
+	switch st {
+	case market.SlotStateFree:
+		return errored(ErrUnexpectedSlotState)
+	case market.SlotStateFilled:
+		return next(evFilled, step{})
+	case market.SlotStateFinished:
+		return next(evPayout, step{})
+	case market.SlotStatePaid:
+		// Paid out before the restart; what came back is no longer known,
+		// so the reservation's collateral is assumed returned in full.
+		var s step
+		if res, ok := a.Reservation(); ok {
+			s.paid = &res.Collateral
+		}
+		return next(evFinish, s)
+	case market.SlotStateFailed:
+		return next(evFail, step{})
+	case market.SlotStateCancelled:
+		return next(evCancel, step{})
+	default: // Repair
+		return errored(ErrSlotFreed)
+	}
+}
