@@ -42,6 +42,8 @@ type harness struct {
 	res   *reservations.Reservations
 	s     *sales.Sales
 	opts  sales.Options
+	// wrap, if set, wraps the host's market view (tests gate calls with it).
+	wrap func(market.Market) market.Market
 
 	mu          sync.Mutex
 	transitions []string
@@ -134,7 +136,11 @@ func (h *harness) openRepo() {
 
 func (h *harness) startSales() {
 	var err error
-	h.s, err = sales.New(sales.Deps{Market: h.m.As(me), Clock: h.clock, Reservations: h.res}, &h.opts)
+	var mk market.Market = h.m.As(me)
+	if h.wrap != nil {
+		mk = h.wrap(mk)
+	}
+	h.s, err = sales.New(sales.Deps{Market: mk, Clock: h.clock, Reservations: h.res}, &h.opts)
 	require.NoError(h.t, err)
 	require.NoError(h.t, h.s.Start(h.ctx))
 }
@@ -182,6 +188,21 @@ func (h *harness) request(slots, slotSize uint64) market.RequestID {
 	id, err := h.m.RequestStorage(h.ctx, client, req)
 	require.NoError(h.t, err)
 	return id
+}
+
+// checkAllBack asserts I5: with every sale ended, every availability has
+// all its bytes and collateral back, no reservation is left and no sale
+// block is stored.
+func (h *harness) checkAllBack() {
+	h.t.Helper()
+	all, err := h.res.Reservations(h.ctx)
+	require.NoError(h.t, err)
+	assert.Empty(h.t, all, "no reservation outlives its sale")
+	for _, a := range h.res.Availabilities() {
+		assert.Equal(h.t, a.TotalSize, a.FreeSize, "I5 bytes of %s", a.ID)
+		assert.Equal(h.t, a.TotalCollateral, a.TotalRemainingCollateral, "I5 collateral of %s", a.ID)
+	}
+	assert.Equal(h.t, uint64(0), h.repo.Quota().Used, "no sale data left")
 }
 
 // checkInvariants asserts I1-I3 on committed state.

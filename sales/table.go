@@ -109,3 +109,6 @@ func next(ev statemachine.Event, s step) stepT { return statemachine.Next(ev, s)
 func none() stepT { return statemachine.None[step]() }
 
 func errored(err error) stepT { return next(evError, step{err: err}) }
+
+// StateOf converts a state name (as logged or served by the REST API).
+func StateOf(name string) statemachine.State { return statemachine.State(name) }
