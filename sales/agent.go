@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/holiman/uint256"
 
@@ -42,6 +43,7 @@ type Agent struct {
 	// filled, or it was cleaned up.
 	done     chan struct{}
 	doneOnce sync.Once
+	logSeq   atomic.Uint64
 }
 
 // RequestID returns the sale's request.
@@ -116,8 +118,14 @@ func newAgent(s *Sales, key slotKey, item *slotqueue.Item, req *market.StorageRe
 	}
 	m, err := statemachine.New(Table, handlers, &statemachine.Options[step]{
 		Executor: s.exec,
-		Hooks: statemachine.Hooks[step]{OnTransition: func(c statemachine.Change, _ step) {
-			a.log().Debug("sale transition", "from", c.From, "to", c.To, "event", c.Event)
+		Hooks: statemachine.Hooks[step]{OnTransition: func(c statemachine.Change, p step) {
+			reason := p.reason
+			if p.err != nil {
+				reason = p.err.Error()
+			}
+			a.log().Debug("sale transition", "from", c.From, "to", c.To, "event", c.Event, "reason", reason)
+			s.appendLog(a, LogEntry{Time: s.deps.Clock.Now(), RequestID: key.req, SlotIndex: key.slot,
+				From: c.From, To: c.To, Event: c.Event, Reason: reason})
 			if f := s.opts.OnTransition; f != nil {
 				f(key.req, key.slot, c.From, c.To, c.Event)
 			}

@@ -71,10 +71,31 @@ type Options struct {
 	Executor statemachine.Executor
 	// Logger receives structured logs. Default: discarded.
 	Logger *slog.Logger
+	// Admit, optional, is asked before a slot is reserved whether to take
+	// it; a refusal ignores the slot (it is retried when an availability
+	// changes) and its reason goes to the sale's event log. It runs on the
+	// sale's goroutine and must not call Sales.Stop.
+	Admit func(ctx context.Context, a Admission) (ok bool, reason string)
+	// LogRetention is how long, in market seconds, a sale's event log is
+	// kept. Default 7 days; negative keeps it forever.
+	LogRetention int64
 	// OnTransition, optional, is called after every transition of every
 	// sale, on that sale's goroutine; it must return quickly and must not
 	// call into Sales.
 	OnTransition func(requestID market.RequestID, slotIndex uint64, from, to statemachine.State, ev statemachine.Event)
+}
+
+// Admission is what the admission filter (Options.Admit) is told about a
+// slot before it is reserved.
+type Admission struct {
+	Request   market.StorageRequest
+	SlotIndex uint64
+	// Availability is the one the slot would be carved from.
+	Availability reservations.Availability
+	// FreeBytes is the repo's unreserved, unused quota.
+	FreeBytes uint64
+	// ActiveSales is the number of live sales, this one included.
+	ActiveSales int
 }
 
 // ErrInvalidOptions is returned by New for options it cannot use.
@@ -96,6 +117,9 @@ func (o *Options) ensureDefaults() (*Options, error) {
 	}
 	if c.ReconcilePeriod == 0 {
 		c.ReconcilePeriod = 3600
+	}
+	if c.LogRetention == 0 {
+		c.LogRetention = 7 * 24 * 3600
 	}
 	if c.Rand == nil {
 		c.Rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))

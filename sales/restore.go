@@ -122,5 +122,10 @@ func (s *Sales) reconcileLoop() {
 		} else if n > 0 {
 			s.opts.Logger.Info("reconcile ended leftover reservations", "count", n)
 		}
+		if r := s.opts.LogRetention; r > 0 {
+			if _, err := s.pruneLogs(s.ctx, c.Now()-r); err != nil && s.ctx.Err() == nil {
+				s.opts.Logger.Error("pruning sale event logs", "err", err)
+			}
+		}
 	}
 }

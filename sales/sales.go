@@ -23,6 +23,7 @@ type metrics struct {
 	errored              atomic.Uint64
 	restoredEnded        atomic.Uint64
 	reconciledEnded      atomic.Uint64
+	declined             atomic.Uint64
 }
 
 // Sales is the sales side of a storage host (SPEC §4.9): it turns the

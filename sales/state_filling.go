@@ -20,7 +20,7 @@ func (a *Agent) runFilling(ctx context.Context, entry stepT) stepT {
 		a.setFilled()
 		return next(evFilled, step{})
 	case errors.Is(err, market.ErrSlotStateMismatch):
-		return next(evIgnore, step{returnsCollateral: true})
+		return next(evIgnore, step{returnsCollateral: true, reason: "slot filled meanwhile: " + err.Error()})
 	default:
 		return orNone(ctx, err)
 	}

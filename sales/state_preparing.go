@@ -35,7 +35,7 @@ func (a *Agent) runPreparing(ctx context.Context, _ stepT) stepT {
 		return orNone(ctx, err)
 	}
 	if st != market.SlotStateFree && st != market.SlotStateRepair {
-		return next(evIgnore, step{})
+		return next(evIgnore, step{reason: "slot is " + st.String()})
 	}
 	end, err := s.deps.Market.GetRequestEnd(ctx, a.key.req)
 	if err != nil {
@@ -45,7 +45,15 @@ func (a *Agent) runPreparing(ctx context.Context, _ stepT) stepT {
 	avail, found := s.deps.Reservations.FindAvailability(ask.SlotSize, ask.Duration,
 		&ask.PricePerBytePerSecond, &ask.CollateralPerByte, end)
 	if !found {
-		return next(evIgnore, step{reprocess: true})
+		return next(evIgnore, step{reprocess: true, reason: "no matching availability"})
+	}
+	if admit := s.opts.Admit; admit != nil {
+		ok, why := admit(ctx, Admission{Request: req, SlotIndex: a.key.slot, Availability: avail,
+			FreeBytes: s.deps.Reservations.Available(), ActiveSales: len(s.agentList())})
+		if !ok {
+			s.metrics.declined.Add(1)
+			return next(evIgnore, step{reprocess: true, reason: "declined: " + why})
+		}
 	}
 	// Not cancellable midway: a committed reservation is always recorded.
 	res, err := s.deps.Reservations.CreateReservation(context.WithoutCancel(ctx), avail.ID, ask.SlotSize,
@@ -60,7 +68,7 @@ func (a *Agent) runPreparing(ctx context.Context, _ stepT) stepT {
 	case errors.Is(err, reservations.ErrBytesOutOfBounds), errors.Is(err, reservations.ErrCollateralOutOfBounds):
 		// Another sale took the space between find and reserve.
 		s.metrics.availabilityMismatch.Add(1)
-		return next(evIgnore, step{reprocess: true})
+		return next(evIgnore, step{reprocess: true, reason: "availability taken meanwhile: " + err.Error()})
 	default:
 		return orNone(ctx, err)
 	}

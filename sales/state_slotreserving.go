@@ -15,14 +15,14 @@ func (a *Agent) runSlotReserving(ctx context.Context, _ stepT) stepT {
 		return orNone(ctx, err)
 	}
 	if !can {
-		return next(evIgnore, step{returnsCollateral: true})
+		return next(evIgnore, step{returnsCollateral: true, reason: "slot cannot be reserved"})
 	}
 	err = m.ReserveSlot(ctx, a.key.req, a.key.slot)
 	switch {
 	case err == nil:
 		return next(evDownload, step{})
 	case errors.Is(err, market.ErrSlotReservationNotAllowed):
-		return next(evIgnore, step{returnsCollateral: true})
+		return next(evIgnore, step{returnsCollateral: true, reason: err.Error()})
 	default:
 		return orNone(ctx, err)
 	}

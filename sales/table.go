@@ -100,6 +100,9 @@ type step struct {
 	// paid is the collateral the market paid back (Payout, Cancelled).
 	paid  *uint256.Int
 	proof market.Proof
+	// reason explains an Ignored (or another non-error transition) in the
+	// sale's event log.
+	reason string
 }
 
 type stepT = statemachine.Step[step]
