@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"math/rand/v2"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/hostsales/hostsales/market"
 	"github.com/hostsales/hostsales/reservations"
 	"github.com/hostsales/hostsales/slotqueue"
@@ -79,6 +81,10 @@ type Options struct {
 	// LogRetention is how long, in market seconds, a sale's event log is
 	// kept. Default 7 days; negative keeps it forever.
 	LogRetention int64
+	// Registerer, optional, receives Sales' Prometheus metrics (queue,
+	// sales by state, bytes and collateral per availability, the repo
+	// quota, errors by kind), all read at scrape time.
+	Registerer prometheus.Registerer
 	// OnTransition, optional, is called after every transition of every
 	// sale, on that sale's goroutine; it must return quickly and must not
 	// call into Sales.

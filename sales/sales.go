@@ -33,12 +33,13 @@ type metrics struct {
 // Sales owns every task it starts (through Options.Executor) and Stop waits
 // for them. It is safe for concurrent use.
 type Sales struct {
-	deps    Deps
-	opts    *Options
-	queue   *slotqueue.Queue
-	exec    statemachine.Executor
-	own     *statemachine.GoExecutor // the default executor, waited for by Stop
-	metrics metrics
+	deps      Deps
+	opts      *Options
+	queue     *slotqueue.Queue
+	exec      statemachine.Executor
+	own       *statemachine.GoExecutor // the default executor, waited for by Stop
+	metrics   metrics
+	errCounts errorCounts
 
 	// ctx is the lifetime of Sales' tasks; cancel ends them at Stop.
 	ctx    context.Context
@@ -75,6 +76,11 @@ func New(deps Deps, opts *Options) (*Sales, error) {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidOptions, err)
 	}
 	s.mu.agents = map[slotKey]*Agent{}
+	if o.Registerer != nil {
+		if err := o.Registerer.Register(collector{s}); err != nil {
+			return nil, fmt.Errorf("sales: registering metrics: %w", err)
+		}
+	}
 	return s, nil
 }
 

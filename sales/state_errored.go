@@ -6,6 +6,7 @@ import "context"
 // collateral due follows DESIGN.md Decision 6 (the reference returns none).
 func (a *Agent) runErrored(_ context.Context, entry stepT) stepT {
 	a.s.metrics.errored.Add(1)
+	a.s.errCounts.add(errorKind(entry.Payload.err))
 	a.log().Warn("sale errored", "err", entry.Payload.err)
 	a.clear()
 	a.cleanUp(entry.Payload.reprocess, nil)
