@@ -673,6 +673,9 @@ func (m *propModel) apply(op *propOp, out *propOut) ([]reservations.Availability
 		}
 		m.res[k] = r
 		for _, i := range op.blocks {
+			if len(propBlockPool[i]) == 0 {
+				continue // empty blocks are not stored (they are free)
+			}
 			h := repostore.HashOf(propBlockPool[i])
 			b, ok := m.blocks[h]
 			if !ok {

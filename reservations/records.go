@@ -64,6 +64,9 @@ type Reservation struct {
 	SlotIndex  uint64
 	// ValidUntil is the request's end, unix seconds, when reserved.
 	ValidUntil int64
+	// Filled is set once the sale's fill succeeded: from then on the market
+	// holds the collateral, and what comes back is what the market pays.
+	Filled bool
 }
 
 // Written returns the bytes of the slot already written.
@@ -164,8 +167,11 @@ func (r *Reservation) appendJSON(b []byte, versioned bool) []byte {
 	b = append(b, ID(r.RequestID).String()...)
 	b = append(b, `","slotIndex":`...)
 	b = appendU64(b, r.SlotIndex)
-	b = fmt.Appendf(b, `,"validUntil":%d}`, r.ValidUntil)
-	return b
+	b = fmt.Appendf(b, `,"validUntil":%d`, r.ValidUntil)
+	if r.Filled {
+		b = append(b, `,"filled":true`...)
+	}
+	return append(b, '}')
 }
 
 type reservationWire struct {
@@ -178,6 +184,7 @@ type reservationWire struct {
 	RequestID      ID   `json:"requestId"`
 	SlotIndex      U64  `json:"slotIndex"`
 	ValidUntil     I64  `json:"validUntil"`
+	Filled         bool `json:"filled"`
 }
 
 // UnmarshalJSON reads the record leniently as SPEC §1.7 says. A missing
@@ -192,7 +199,7 @@ func (r *Reservation) UnmarshalJSON(b []byte) error {
 	}
 	*r = Reservation{ID: w.ID, AvailabilityID: w.AvailabilityID, Size: uint64(w.Size),
 		SlotSize: uint64(w.Size), Collateral: w.Collateral.Int, RequestID: market.RequestID(w.RequestID),
-		SlotIndex: uint64(w.SlotIndex), ValidUntil: int64(w.ValidUntil)}
+		SlotIndex: uint64(w.SlotIndex), ValidUntil: int64(w.ValidUntil), Filled: w.Filled}
 	if w.SlotSize != nil {
 		r.SlotSize = uint64(*w.SlotSize)
 	}

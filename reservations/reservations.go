@@ -640,7 +640,7 @@ func (r *Reservations) list(ctx context.Context, prefix ds.Key) ([]Reservation, 
 func blockTag(aid AvailabilityID, rid ReservationID) string { return ReservationKey(aid, rid).String() }
 
 // StoreBlocks writes blocks downloaded for a reservation and accounts for
-// them, in one commit (DESIGN.md Decision 11): each block is stored (tagged
+// them, in one commit (DESIGN.md Decision 11): each non-empty block is stored (tagged
 // with the reservation, expiring at expiry), the bytes move from the
 // repo's reserved counter to used, and the reservation's Size shrinks by
 // them. A block already stored is not counted in used again. It fails with
@@ -668,6 +668,9 @@ func (r *Reservations) StoreBlocks(ctx context.Context, aid AvailabilityID, rid 
 		}
 		tag := blockTag(aid, rid)
 		for _, b := range blocks {
+			if len(b) == 0 {
+				continue // empty blocks are free and need no holder (SPEC §4.3)
+			}
 			if _, err := tx.PutBlock(b, expiry, tag); err != nil {
 				return errorf(ErrUpdateFailed, err, "storing block")
 			}
@@ -679,6 +682,25 @@ func (r *Reservations) StoreBlocks(ctx context.Context, aid AvailabilityID, rid 
 		return Reservation{}, err
 	}
 	return res, nil
+}
+
+// MarkFilled records, in one commit, that the reservation's slot was
+// filled (its collateral is now with the market). It fails with
+// ErrNotExists for an unknown reservation.
+func (r *Reservations) MarkFilled(ctx context.Context, aid AvailabilityID, rid ReservationID) (Reservation, error) {
+	var res Reservation
+	err := r.do(ctx, func(tx *repostore.Txn) error {
+		var err error
+		if res, err = loadReservation(tx, aid, rid); err != nil {
+			return err
+		}
+		if res.Filled {
+			return nil
+		}
+		res.Filled = true
+		return putReservation(tx, &res)
+	})
+	return res, err
 }
 
 // ExtendBlocks moves the expiry of every block held by the reservation to
@@ -734,53 +756,13 @@ func (r *Reservations) EndReservation(ctx context.Context, aid AvailabilityID, r
 	var out Ended
 	var old Availability
 	err := r.do(ctx, func(tx *repostore.Txn) error {
-		out = Ended{}
-		res, err := loadReservation(tx, aid, rid)
-		if errors.Is(err, ErrNotExists) {
-			return nil
+		var err error
+		out, old, err = endIn(tx, aid, rid, returnedCollateral)
+		if err == nil && out.Found {
+			a := out.Availability
+			tx.OnCommit(func() { r.idx.put(a) })
 		}
-		if err != nil {
-			return err
-		}
-		a, err := loadAvailability(tx, aid)
-		if err != nil {
-			return err
-		}
-		old = a
-		freed, err := tx.DropTag(blockTag(aid, rid))
-		if err != nil {
-			return errorf(ErrDeleteFailed, err, "dropping the reservation's blocks")
-		}
-		if err := tx.Reserve(res.Written()); err != nil {
-			return errorf(ErrReserveFailed, err, "returning %d written bytes to the availability", res.Written())
-		}
-		ret := res.Collateral
-		if returnedCollateral != nil && returnedCollateral.Lt(&ret) {
-			ret = *returnedCollateral
-		}
-		// Keep I1 even for records from before per-reservation collateral.
-		var room uint256.Int
-		room.Sub(&a.TotalCollateral, &a.TotalRemainingCollateral)
-		if ret.Gt(&room) {
-			ret = room
-		}
-		a.FreeSize += res.SlotSize
-		if a.FreeSize > a.TotalSize {
-			return errorf(ErrBytesOutOfBounds, nil, "returning %d bytes would make freeSize exceed totalSize", res.SlotSize)
-		}
-		a.TotalRemainingCollateral.Add(&a.TotalRemainingCollateral, &ret)
-		if err := putAvailability(tx, &a); err != nil {
-			return err
-		}
-		if err := del(tx, ReservationKey(aid, rid)); err != nil {
-			return err
-		}
-		if err := del(tx, slotKey(res.RequestID, res.SlotIndex)); err != nil {
-			return err
-		}
-		out = Ended{Found: true, BytesReturned: res.SlotSize, CollateralReturned: ret, BytesFreed: freed, Availability: a}
-		tx.OnCommit(func() { r.idx.put(a) })
-		return nil
+		return err
 	})
 	if err != nil {
 		return Ended{}, err
@@ -789,4 +771,112 @@ func (r *Reservations) EndReservation(ctx context.Context, aid AvailabilityID, r
 		r.fireSaved(increased(&old, &out.Availability), out.Availability)
 	}
 	return out, nil
+}
+
+// endIn is EndReservation inside an op. It returns what it did and the
+// availability as it was before.
+func endIn(tx *repostore.Txn, aid AvailabilityID, rid ReservationID, returnedCollateral *uint256.Int) (Ended, Availability, error) {
+	res, err := loadReservation(tx, aid, rid)
+	if errors.Is(err, ErrNotExists) {
+		return Ended{}, Availability{}, nil
+	}
+	if err != nil {
+		return Ended{}, Availability{}, err
+	}
+	a, err := loadAvailability(tx, aid)
+	if err != nil {
+		return Ended{}, Availability{}, err
+	}
+	old := a
+	var freed uint64
+	if res.Written() > 0 { // only StoreBlocks tags blocks, and only non-empty ones
+		if freed, err = tx.DropTag(blockTag(aid, rid)); err != nil {
+			return Ended{}, Availability{}, errorf(ErrDeleteFailed, err, "dropping the reservation's blocks")
+		}
+	}
+	if err := tx.Reserve(res.Written()); err != nil {
+		return Ended{}, Availability{}, errorf(ErrReserveFailed, err, "returning %d written bytes to the availability", res.Written())
+	}
+	ret := res.Collateral
+	if returnedCollateral != nil && returnedCollateral.Lt(&ret) {
+		ret = *returnedCollateral
+	}
+	// Keep I1 even for records from before per-reservation collateral.
+	var room uint256.Int
+	room.Sub(&a.TotalCollateral, &a.TotalRemainingCollateral)
+	if ret.Gt(&room) {
+		ret = room
+	}
+	a.FreeSize += res.SlotSize
+	if a.FreeSize > a.TotalSize {
+		return Ended{}, Availability{}, errorf(ErrBytesOutOfBounds, nil, "returning %d bytes would make freeSize exceed totalSize", res.SlotSize)
+	}
+	a.TotalRemainingCollateral.Add(&a.TotalRemainingCollateral, &ret)
+	if err := putAvailability(tx, &a); err != nil {
+		return Ended{}, Availability{}, err
+	}
+	if err := del(tx, ReservationKey(aid, rid)); err != nil {
+		return Ended{}, Availability{}, err
+	}
+	if err := del(tx, slotKey(res.RequestID, res.SlotIndex)); err != nil {
+		return Ended{}, Availability{}, err
+	}
+	return Ended{Found: true, BytesReturned: res.SlotSize, CollateralReturned: ret, BytesFreed: freed, Availability: a}, old, nil
+}
+
+// EndRequest names one reservation to end and the collateral to return
+// (see EndReservation).
+type EndRequest struct {
+	AvailabilityID     AvailabilityID
+	ReservationID      ReservationID
+	ReturnedCollateral *uint256.Int
+}
+
+// EndReservations ends many reservations, each exactly as EndReservation
+// does, in commits of up to perCommit (0: 512) at a time: the start-up
+// cleanup of a node with many leftovers. A reservation that fails is
+// skipped and reported in the returned error (the others still end); it
+// returns how many it ended. OnAvailabilitySaved is not fired.
+func (r *Reservations) EndReservations(ctx context.Context, reqs []EndRequest, perCommit int) (int, error) {
+	if perCommit <= 0 {
+		perCommit = 512
+	}
+	var errs []error
+	ended := 0
+	for len(reqs) > 0 {
+		n := min(len(reqs), perCommit)
+		chunk := reqs[:n]
+		reqs = reqs[n:]
+		var count int
+		var failed []error
+		err := r.do(ctx, func(tx *repostore.Txn) error {
+			count, failed = 0, nil
+			touched := map[AvailabilityID]Availability{}
+			for _, e := range chunk {
+				out, _, err := endIn(tx, e.AvailabilityID, e.ReservationID, e.ReturnedCollateral)
+				if err != nil {
+					// Only a datastore failure lands here mid-op; it fails
+					// the whole chunk so nothing is half-applied.
+					return err
+				}
+				if out.Found {
+					count++
+					touched[e.AvailabilityID] = out.Availability
+				}
+			}
+			tx.OnCommit(func() {
+				for _, a := range touched {
+					r.idx.put(a)
+				}
+			})
+			return nil
+		})
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		ended += count
+		errs = append(errs, failed...)
+	}
+	return ended, errors.Join(errs...)
 }

@@ -730,3 +730,34 @@ func zeros(n int) string {
 	}
 	return string(b)
 }
+
+func TestEndReservationsInBulk(t *testing.T) {
+	e := newEnv(t, 1<<40)
+	a1, c1 := e.helperAvailability(t)
+	a2, c2 := e.helperAvailability(t)
+	var reqs []reservations.EndRequest
+	for i := range 30 {
+		a, c := a1, c1
+		if i%2 == 1 {
+			a, c = a2, c2
+		}
+		r := e.reserve(t, a, 100, c)
+		if i%3 == 0 {
+			_, err := e.res.StoreBlocks(ctx, a.ID, r.ID, [][]byte{{byte(i), 1, 2}}, 5000)
+			require.NoError(t, err)
+		}
+		reqs = append(reqs, reservations.EndRequest{AvailabilityID: a.ID, ReservationID: r.ID})
+	}
+	reqs = append(reqs, reservations.EndRequest{AvailabilityID: a1.ID, ReservationID: reservations.ID{7}})
+	n, err := e.res.EndReservations(ctx, reqs, 7)
+	require.NoError(t, err)
+	assert.Equal(t, 30, n, "the missing one is skipped")
+	for _, a := range []reservations.Availability{a1, a2} {
+		got, err := e.res.Availability(a.ID)
+		require.NoError(t, err)
+		assert.Equal(t, a, got, "all bytes and collateral back")
+	}
+	assert.Equal(t, uint64(0), e.repo.Quota().Used)
+	assert.Equal(t, a1.TotalSize+a2.TotalSize, e.repo.Quota().Reserved)
+	checkInvariants(t, e.repo, e.res)
+}

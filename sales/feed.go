@@ -110,6 +110,11 @@ func (s *Sales) onSlotFreed(e market.SlotFreed) {
 	if err != nil {
 		return
 	}
+	// The request may have ended since the event (a failure frees slots
+	// first): do not queue a slot the removal already swept.
+	if st, err := s.deps.Market.RequestState(ctx, e.RequestID); err != nil || st.IsTerminal() {
+		return
+	}
 	it := slotqueue.Item{RequestID: e.RequestID, SlotIndex: uint16(e.SlotIndex), SlotSize: req.Ask.SlotSize,
 		Duration: req.Ask.Duration, PricePerBytePerSecond: req.Ask.PricePerBytePerSecond, Collateral: coll,
 		Expiry: uint64(max(end, 0)), HasExpiry: true}

@@ -54,27 +54,29 @@ func (s *Sales) restore(ctx context.Context) error {
 	return nil
 }
 
-// endLeftovers ends every reservation for which leftover is true, and
-// returns how many it ended.
+// endLeftovers ends every reservation for which leftover is true, in bulk
+// commits, and returns how many it ended.
 func (s *Sales) endLeftovers(ctx context.Context, leftover func(reservations.Reservation) bool) (int, error) {
-	var ends []reservations.Reservation
+	var ends []reservations.EndRequest
 	err := s.deps.Reservations.Each(ctx, func(r reservations.Reservation) error {
-		if leftover(r) {
-			ends = append(ends, r)
+		if !leftover(r) {
+			return nil
 		}
+		var st market.SlotState
+		var known bool
+		if r.Filled { // only then does the slot's fate decide the collateral
+			var err error
+			st, err = s.deps.Market.SlotState(ctx, market.SlotIDFor(r.RequestID, r.SlotIndex))
+			known = err == nil
+		}
+		ends = append(ends, reservations.EndRequest{AvailabilityID: r.AvailabilityID, ReservationID: r.ID,
+			ReturnedCollateral: dueForLeftover(r, st, known)})
 		return nil
 	})
 	var errs *multierror.Error
 	errs = multierror.Append(errs, err)
-	n := 0
-	for _, r := range ends {
-		due := s.dueForLeftover(ctx, r)
-		if _, err := s.deps.Reservations.EndReservation(context.WithoutCancel(ctx), r.AvailabilityID, r.ID, due); err != nil {
-			errs = multierror.Append(errs, fmt.Errorf("reservation %s: %w", r.ID, err))
-			continue
-		}
-		n++
-	}
+	n, err := s.deps.Reservations.EndReservations(context.WithoutCancel(ctx), ends, 0)
+	errs = multierror.Append(errs, err)
 	return n, errs.ErrorOrNil()
 }
 

@@ -283,14 +283,15 @@ func (s *Sales) each(req market.RequestID, f func(*Agent)) {
 }
 
 // dueForLeftover is the collateral returned when a reservation outlived
-// its sale (restore, reconcile): nothing if the request failed (the market
-// kept it), otherwise all of it (our fill never succeeded, or the market
-// paid it back before the crash).
-func (s *Sales) dueForLeftover(ctx context.Context, r reservations.Reservation) *uint256.Int {
-	st, err := s.deps.Market.RequestState(ctx, r.RequestID)
-	if err == nil && st == market.RequestStateFailed {
-		return new(uint256.Int)
+// its sale (restore, reconcile), by DESIGN.md Decision 6: all of it if the
+// fill never succeeded; if it did, all of it when the market paid it back
+// (the slot is Paid, or Cancelled and already freed by us), nothing when the
+// market kept it (the request failed, or the slot was forfeited for missed
+// proofs and freed for repair).
+func dueForLeftover(r reservations.Reservation, slot market.SlotState, slotKnown bool) *uint256.Int {
+	if !r.Filled || (slotKnown && (slot == market.SlotStatePaid || slot == market.SlotStateCancelled)) {
+		c := r.Collateral
+		return &c
 	}
-	c := r.Collateral
-	return &c
+	return new(uint256.Int)
 }

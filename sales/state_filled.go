@@ -17,7 +17,11 @@ func (a *Agent) runFilled(ctx context.Context, _ stepT) stepT {
 	}
 	a.setFilled()
 	req, _ := a.Request()
-	s.onFilled(a, req)
+	if a.item != nil {
+		// Only a sale from the queue is news; a restored one was reported
+		// before the restart (SPEC §5: no onFilled for restored agents).
+		s.onFilled(a, req)
+	}
 	end, err := m.GetRequestEnd(ctx, a.key.req)
 	if err != nil {
 		return orNone(ctx, err)

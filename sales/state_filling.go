@@ -18,6 +18,16 @@ func (a *Agent) runFilling(ctx context.Context, entry stepT) stepT {
 	switch {
 	case err == nil:
 		a.setFilled()
+		if res, ok := a.Reservation(); ok {
+			// Recorded so that a restart knows the market holds the
+			// collateral (DESIGN.md Decision 6).
+			r, err := a.s.deps.Reservations.MarkFilled(context.WithoutCancel(ctx), res.AvailabilityID, res.ID)
+			if err != nil {
+				a.log().Error("recording the fill", "err", err)
+			} else {
+				a.setReservation(&r)
+			}
+		}
 		return next(evFilled, step{})
 	case errors.Is(err, market.ErrSlotStateMismatch):
 		return next(evIgnore, step{returnsCollateral: true, reason: "slot filled meanwhile: " + err.Error()})
