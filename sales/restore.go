@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/hashicorp/go-multierror"
+	"github.com/holiman/uint256"
 
 	"github.com/hostsales/hostsales/market"
 	"github.com/hostsales/hostsales/reservations"
@@ -62,15 +63,12 @@ func (s *Sales) endLeftovers(ctx context.Context, leftover func(reservations.Res
 		if !leftover(r) {
 			return nil
 		}
-		var st market.SlotState
-		var known bool
+		var paid *uint256.Int
 		if r.Filled { // only then does the slot's fate decide the collateral
-			var err error
-			st, err = s.deps.Market.SlotState(ctx, market.SlotIDFor(r.RequestID, r.SlotIndex))
-			known = err == nil
+			paid = s.paidBack(ctx, market.SlotIDFor(r.RequestID, r.SlotIndex))
 		}
 		ends = append(ends, reservations.EndRequest{AvailabilityID: r.AvailabilityID, ReservationID: r.ID,
-			ReturnedCollateral: dueForLeftover(r, st, known)})
+			ReturnedCollateral: dueForLeftover(r, paid)})
 		return nil
 	})
 	var errs *multierror.Error
@@ -78,6 +76,21 @@ func (s *Sales) endLeftovers(ctx context.Context, leftover func(reservations.Res
 	n, err := s.deps.Reservations.EndReservations(context.WithoutCancel(ctx), ends, 0)
 	errs = multierror.Append(errs, err)
 	return n, errs.ErrorOrNil()
+}
+
+// paidBack is what the market paid back for a slot we filled and no
+// longer hold: its current collateral if it was paid out or cancelled and
+// freed (a forced release zeroes it), else nil (nothing).
+func (s *Sales) paidBack(ctx context.Context, id market.SlotID) *uint256.Int {
+	st, err := s.deps.Market.SlotState(ctx, id)
+	if err != nil || (st != market.SlotStatePaid && st != market.SlotStateCancelled) {
+		return nil
+	}
+	c, err := s.deps.Market.CurrentCollateral(ctx, id)
+	if err != nil {
+		return nil
+	}
+	return &c
 }
 
 // Reconcile ends the reservations that have no live sale and whose slot

@@ -284,14 +284,17 @@ func (s *Sales) each(req market.RequestID, f func(*Agent)) {
 
 // dueForLeftover is the collateral returned when a reservation outlived
 // its sale (restore, reconcile), by DESIGN.md Decision 6: all of it if the
-// fill never succeeded; if it did, all of it when the market paid it back
-// (the slot is Paid, or Cancelled and already freed by us), nothing when the
-// market kept it (the request failed, or the slot was forfeited for missed
-// proofs and freed for repair).
-func dueForLeftover(r reservations.Reservation, slot market.SlotState, slotKnown bool) *uint256.Int {
-	if !r.Filled || (slotKnown && (slot == market.SlotStatePaid || slot == market.SlotStateCancelled)) {
+// fill never succeeded; if it did, what the market paid back (paid: the
+// slot's current collateral when it was Paid out or Cancelled and freed by
+// us, which a forced release sets to 0), and nothing otherwise (the
+// request failed, or the slot was forfeited and freed for repair).
+func dueForLeftover(r reservations.Reservation, paid *uint256.Int) *uint256.Int {
+	if !r.Filled {
 		c := r.Collateral
 		return &c
 	}
-	return new(uint256.Int)
+	if paid == nil {
+		return new(uint256.Int)
+	}
+	return paid
 }

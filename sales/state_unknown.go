@@ -29,13 +29,9 @@ func (a *Agent) runUnknown(ctx context.Context, _ stepT) stepT {
 	case market.SlotStateFinished:
 		return next(evPayout, step{})
 	case market.SlotStatePaid:
-		// Paid out before the restart; what came back is no longer known,
-		// so the reservation's collateral is assumed returned in full.
-		var s step
-		if res, ok := a.Reservation(); ok {
-			s.paid = &res.Collateral
-		}
-		return next(evFinish, s)
+		// Paid out before the restart: what came back is the slot's
+		// current collateral (unchanged by the payout).
+		return next(evFinish, step{paid: a.s.paidBack(ctx, a.SlotID())})
 	case market.SlotStateFailed:
 		return next(evFail, step{})
 	case market.SlotStateCancelled:
