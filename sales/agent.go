@@ -39,11 +39,11 @@ type Agent struct {
 		stopWatch   context.CancelFunc
 		cleaned     bool
 	}
-	// done is closed when the sale no longer holds its queue worker: it was
-	// filled, or it was cleaned up.
-	done     chan struct{}
-	doneOnce sync.Once
-	logSeq   atomic.Uint64
+	// released guards onRelease: the sale gives its queue worker back once,
+	// when it is filled or cleaned up.
+	released  sync.Once
+	onRelease func() // frees the queue worker; nil for restored sales
+	logSeq    atomic.Uint64
 }
 
 // RequestID returns the sale's request.
@@ -95,7 +95,7 @@ func (a *Agent) log() *slog.Logger {
 }
 
 func newAgent(s *Sales, key slotKey, item *slotqueue.Item, req *market.StorageRequest) (*Agent, error) {
-	a := &Agent{s: s, key: key, item: item, done: make(chan struct{})}
+	a := &Agent{s: s, key: key, item: item}
 	a.mu.request = req
 	h := func(f func(ctx context.Context, entry stepT) stepT) statemachine.Handler[step] {
 		return statemachine.HandlerFunc[step](f)
@@ -226,7 +226,13 @@ func (a *Agent) onFailed() {
 func (a *Agent) onSlotFilled() { _ = a.m.Schedule(EventSlotFilled) }
 
 // release frees the agent's queue worker.
-func (a *Agent) release() { a.doneOnce.Do(func() { close(a.done) }) }
+func (a *Agent) release() {
+	a.released.Do(func() {
+		if a.onRelease != nil {
+			a.onRelease()
+		}
+	})
+}
 
 // cleanUp ends the sale (SPEC §4.5 with DESIGN.md Decisions 5 and 6): the
 // reservation is ended in one commit, returning its bytes and the
@@ -261,10 +267,20 @@ func (a *Agent) cleanUp(reprocess bool, paid *uint256.Int) {
 	a.unsubscribe()
 	a.release()
 	s.exec.Go(func() {
-		_ = a.m.Stop(context.Background())
+		// Stop without waiting (this task may be the machine's own): a
+		// done context makes Stop cancel and return; Sales.Stop waits
+		// for every task.
+		_ = a.m.Stop(doneCtx)
 		s.forget(a)
 	})
 }
+
+// doneCtx is an already-cancelled context, for calls that must not wait.
+var doneCtx = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
 
 // dueCollateral is DESIGN.md Decision 6: everything the reservation took if
 // our fill never succeeded; what the market paid back if it did (nothing,

@@ -35,7 +35,7 @@ type metrics struct {
 type Sales struct {
 	deps      Deps
 	opts      *Options
-	queue     *slotqueue.Queue
+	queue     *SlotQueue
 	exec      statemachine.Executor
 	own       *statemachine.GoExecutor // the default executor, waited for by Stop
 	metrics   metrics
@@ -71,7 +71,7 @@ func New(deps Deps, opts *Options) (*Sales, error) {
 		s.own = &statemachine.GoExecutor{}
 		s.exec = s.own
 	}
-	s.queue, err = slotqueue.New(s.processSlot, &slotqueue.Options{MaxWorkers: o.MaxWorkers, MaxSize: o.QueueSize})
+	s.queue, err = newSlotQueue(o.MaxWorkers, o.QueueSize, s.sell, s.exec.Go)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidOptions, err)
 	}
@@ -85,7 +85,7 @@ func New(deps Deps, opts *Options) (*Sales, error) {
 }
 
 // Queue returns the slot queue (for status and metrics).
-func (s *Sales) Queue() *slotqueue.Queue { return s.queue }
+func (s *Sales) Queue() *SlotQueue { return s.queue }
 
 // Start restores the sales of the slots this host holds, ends leftover
 // reservations, starts the queue, subscribes to the market and starts the
@@ -112,13 +112,10 @@ func (s *Sales) Start(ctx context.Context) error {
 	if err := s.restore(ctx); err != nil {
 		return err
 	}
-	if err := s.queue.Start(s.ctx); err != nil {
-		return err
-	}
+	s.queue.start()
 	s.deps.Reservations.SetOnAvailabilitySaved(func(a reservations.Availability) {
 		if a.Enabled {
 			s.queue.ClearSeenFlags()
-			s.queue.Unpause()
 		}
 	})
 	s.subscribe(ctx)
@@ -147,9 +144,7 @@ func (s *Sales) Stop(ctx context.Context) error {
 	for _, sub := range subs {
 		sub.Unsubscribe()
 	}
-	if err := s.queue.Stop(ctx); err != nil {
-		errs = multierror.Append(errs, err)
-	}
+	s.queue.stop()
 	s.cancel()
 	for _, a := range s.agentList() {
 		a.unsubscribe()
@@ -241,27 +236,26 @@ func (s *Sales) MySlots(ctx context.Context) ([]market.Slot, error) {
 	return out, nil
 }
 
-// processSlot is the queue workers' callback (SPEC §4.5): it starts an
-// agent in SalePreparing and holds the worker until the slot is filled or
-// the sale is cleaned up.
-func (s *Sales) processSlot(ctx context.Context, it slotqueue.Item) error {
+// sell is the queue's worker (SPEC §4.5 processSlot): it starts an agent
+// in SalePreparing; the worker is freed when the sale is filled or cleaned
+// up (Agent.release), not by waiting here.
+func (s *Sales) sell(it slotqueue.Item) {
 	key := slotKey{req: market.RequestID(it.RequestID), slot: uint64(it.SlotIndex)}
 	a, err := newAgent(s, key, &it, nil)
 	if err != nil {
-		return err
+		s.opts.Logger.Error("starting a sale", "err", err)
+		s.queue.done()
+		return
 	}
+	a.onRelease = s.queue.done
 	if !s.register(a) {
-		return nil // already being sold, or stopping
+		s.queue.done() // already being sold, or stopping
+		return
 	}
 	if err := a.m.Start(s.ctx, StatePreparing); err != nil {
 		s.forget(a)
-		return err
+		a.release()
 	}
-	select {
-	case <-a.done:
-	case <-ctx.Done():
-	}
-	return nil
 }
 
 // onFilled is the agent's filled handler: tell the node and free the
