@@ -68,8 +68,10 @@ type Options struct {
 	// crypto randomness. A simulation passes a seeded one.
 	Rand *rand.Rand
 	// Executor runs every task of Sales and its agents (state runs, expiry
-	// watchers, event handlers, cleanup). Default: goroutines, all of them
-	// waited for by Stop.
+	// watchers, event handlers, cleanup, queue workers). Default:
+	// goroutines, all of them waited for by Stop. With an executor of the
+	// caller's (a deterministic simulation's, package sim), Stop does not
+	// wait: the caller runs the executor until its tasks are done.
 	Executor statemachine.Executor
 	// Logger receives structured logs. Default: discarded.
 	Logger *slog.Logger

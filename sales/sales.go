@@ -1,9 +1,12 @@
 package sales
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -146,9 +149,16 @@ func (s *Sales) Stop(ctx context.Context) error {
 	}
 	s.queue.stop()
 	s.cancel()
+	// With an executor of the caller's, its tasks cannot run while Stop
+	// waits: stop without waiting and let the caller drain it.
+	stopCtx := ctx
+	if s.own == nil {
+		stopCtx = doneCtx
+	}
 	for _, a := range s.agentList() {
 		a.unsubscribe()
-		if err := a.m.Stop(ctx); err != nil && !errors.Is(err, statemachine.ErrNotStarted) {
+		err := a.m.Stop(stopCtx)
+		if err != nil && !errors.Is(err, statemachine.ErrNotStarted) && (s.own != nil || !errors.Is(err, context.Canceled)) {
 			errs = multierror.Append(errs, err)
 		}
 	}
@@ -167,13 +177,21 @@ func (s *Sales) running() bool {
 	return s.mu.running
 }
 
+// agentList returns the live agents ordered by (request, slot), so that
+// whatever is done to each happens in a reproducible order.
 func (s *Sales) agentList() []*Agent {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	out := make([]*Agent, 0, len(s.mu.agents))
 	for _, a := range s.mu.agents {
 		out = append(out, a)
 	}
+	s.mu.Unlock()
+	slices.SortFunc(out, func(a, b *Agent) int {
+		if c := bytes.Compare(a.key.req[:], b.key.req[:]); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.key.slot, b.key.slot)
+	})
 	return out
 }
 
