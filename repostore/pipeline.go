@@ -57,6 +57,7 @@ type batch struct {
 	p       *pipeline
 	ctx     context.Context
 	writes  map[string]write // merged writes of the entries, for reads
+	anc     ancestors        // their keys by ancestor, for Query
 	quota   Quota
 	blocks  int64
 	count   int64 // estimated entries for the datastore transaction
@@ -201,7 +202,7 @@ func (p *pipeline) close() {
 }
 
 func (p *pipeline) newBatch() *batch {
-	return &batch{p: p, ctx: context.Background(), writes: make(map[string]write),
+	return &batch{p: p, ctx: context.Background(), writes: make(map[string]write), anc: ancestors{},
 		quota: p.committed, blocks: p.blocks}
 }
 
@@ -226,7 +227,7 @@ func (p *pipeline) apply(b *batch, req *request) {
 	}
 	var t *Txn
 	for {
-		t = &Txn{b: b, writes: make(map[string]write), quota: b.quota}
+		t = &Txn{b: b, writes: make(map[string]write), anc: ancestors{}, quota: b.quota}
 		if err := runOp(req.op, t); err != nil {
 			if len(b.entries) == 0 {
 				finish(req, err) // it saw only committed state
@@ -267,6 +268,16 @@ func (p *pipeline) apply(b *batch, req *request) {
 		b.writes[k] = w
 		b.count++
 		b.size += estimate(k, w)
+	}
+	for p, keys := range t.anc {
+		set := b.anc[p]
+		if set == nil {
+			b.anc[p] = keys
+			continue
+		}
+		for k := range keys {
+			set[k] = struct{}{}
+		}
 	}
 	b.quota = t.quota
 	b.blocks += t.blocks

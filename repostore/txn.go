@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"strings"
 
 	ds "github.com/ipfs/go-datastore"
 	dsq "github.com/ipfs/go-datastore/query"
@@ -33,6 +32,7 @@ type write struct {
 type Txn struct {
 	b      *batch
 	writes map[string]write
+	anc    ancestors // the keys of writes, by ancestor, for Query
 	quota  Quota
 	blocks int64 // change of the block count
 	hooks  []func()
@@ -96,7 +96,9 @@ func (t *Txn) Put(key ds.Key, value []byte) error {
 	if value == nil {
 		value = []byte{}
 	}
-	t.writes[key.String()] = write{val: value}
+	k := key.String()
+	t.writes[k] = write{val: value}
+	t.anc.add(k)
 	return nil
 }
 
@@ -105,7 +107,9 @@ func (t *Txn) Delete(key ds.Key) error {
 	if err := t.call("delete", key); err != nil {
 		return err
 	}
-	t.writes[key.String()] = write{del: true}
+	k := key.String()
+	t.writes[k] = write{del: true}
+	t.anc.add(k)
 	return nil
 }
 
@@ -116,13 +120,16 @@ func (t *Txn) Query(q dsq.Query) ([]dsq.Entry, error) {
 		return nil, err
 	}
 	prefix := ds.NewKey(q.Prefix).String()
-	under := func(k string) bool {
-		return prefix == "/" || strings.HasPrefix(k, prefix+"/")
-	}
 	var pending []string
-	for _, m := range []map[string]write{t.b.writes, t.writes} {
-		for k := range m {
-			if under(k) {
+	if prefix == "/" {
+		for _, m := range []map[string]write{t.b.writes, t.writes} {
+			for k := range m {
+				pending = append(pending, k)
+			}
+		}
+	} else {
+		for _, a := range []ancestors{t.b.anc, t.anc} {
+			for k := range a[prefix] {
 				pending = append(pending, k)
 			}
 		}
@@ -179,6 +186,25 @@ func collect(ctx context.Context, d ds.Read, q dsq.Query) ([]dsq.Entry, error) {
 		out = append(out, e)
 	}
 	return out, nil
+}
+
+// ancestors indexes written keys by each of their ancestors (the root
+// excepted), so that a Query finds the pending writes under its prefix
+// without scanning every write of the batch.
+type ancestors map[string]map[string]struct{}
+
+func (a ancestors) add(k string) {
+	for i := len(k) - 1; i > 0; i-- {
+		if k[i] == '/' {
+			p := k[:i]
+			set := a[p]
+			if set == nil {
+				set = map[string]struct{}{}
+				a[p] = set
+			}
+			set[k] = struct{}{}
+		}
+	}
 }
 
 // Quota returns the counters as this op sees them.

@@ -36,11 +36,12 @@ func (s *Sales) subscribe(ctx context.Context) {
 			return
 		}
 		s.queue.Delete(slotqueue.Key{RequestID: e.RequestID, SlotIndex: uint16(e.SlotIndex)})
-		s.each(e.RequestID, func(a *Agent) {
-			if a.key.slot == e.SlotIndex {
-				a.onSlotFilled()
-			}
-		})
+		s.mu.Lock()
+		a := s.mu.byReq[e.RequestID][e.SlotIndex]
+		s.mu.Unlock()
+		if a != nil {
+			a.onSlotFilled()
+		}
 	})
 	add("SlotFilled", sub, err)
 	sub, err = m.SubscribeSlotFreed(ctx, func(e market.SlotFreed) {

@@ -55,6 +55,7 @@ type Sales struct {
 		running bool
 		stopped bool
 		agents  map[slotKey]*Agent
+		byReq   map[market.RequestID]map[uint64]*Agent // the same agents, by request
 		subs    []market.Subscription
 	}
 }
@@ -79,6 +80,7 @@ func New(deps Deps, opts *Options) (*Sales, error) {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidOptions, err)
 	}
 	s.mu.agents = map[slotKey]*Agent{}
+	s.mu.byReq = map[market.RequestID]map[uint64]*Agent{}
 	if o.Registerer != nil {
 		if err := o.Registerer.Register(collector{s}); err != nil {
 			return nil, fmt.Errorf("sales: registering metrics: %w", err)
@@ -167,6 +169,7 @@ func (s *Sales) Stop(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	s.mu.agents = map[slotKey]*Agent{}
+	s.mu.byReq = map[market.RequestID]map[uint64]*Agent{}
 	s.mu.Unlock()
 	return errs.ErrorOrNil()
 }
@@ -207,6 +210,12 @@ func (s *Sales) register(a *Agent) bool {
 		return false
 	}
 	s.mu.agents[a.key] = a
+	r := s.mu.byReq[a.key.req]
+	if r == nil {
+		r = map[uint64]*Agent{}
+		s.mu.byReq[a.key.req] = r
+	}
+	r[a.key.slot] = a
 	return true
 }
 
@@ -215,15 +224,18 @@ func (s *Sales) forget(a *Agent) {
 	defer s.mu.Unlock()
 	if s.mu.agents[a.key] == a {
 		delete(s.mu.agents, a.key)
+		r := s.mu.byReq[a.key.req]
+		delete(r, a.key.slot)
+		if len(r) == 0 {
+			delete(s.mu.byReq, a.key.req)
+		}
 	}
 }
 
 // ActiveSale returns the live agent of a slot (SPEC §4.9 activeSale).
 func (s *Sales) ActiveSale(id market.SlotID) (*Agent, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for k, a := range s.mu.agents {
-		if market.SlotIDFor(k.req, k.slot) == id {
+	for _, a := range s.agentList() {
+		if a.SlotID() == id {
 			return a, true
 		}
 	}
@@ -285,12 +297,17 @@ func (s *Sales) onFilled(a *Agent, req market.StorageRequest) {
 	a.release()
 }
 
-// each calls f for every live agent of request req.
+// each calls f for every live agent of request req, in slot order.
 func (s *Sales) each(req market.RequestID, f func(*Agent)) {
-	for _, a := range s.agentList() {
-		if a.key.req == req {
-			f(a)
-		}
+	s.mu.Lock()
+	var list []*Agent
+	for _, a := range s.mu.byReq[req] {
+		list = append(list, a)
+	}
+	s.mu.Unlock()
+	slices.SortFunc(list, func(a, b *Agent) int { return cmp.Compare(a.key.slot, b.key.slot) })
+	for _, a := range list {
+		f(a)
 	}
 }
 

@@ -16,15 +16,17 @@ import (
 // implements statemachine.Executor. It is safe for concurrent use, but only
 // one goroutine (the driver) should call Step and RunReady.
 type Executor struct {
-	mu      sync.Mutex
-	cond    sync.Cond
-	rng     *rand.Rand
-	nextID  uint64
-	ready   []*slot
-	running bool
-	parked  map[uint64]*parking
-	live    int
-	steps   uint64
+	mu         sync.Mutex
+	cond       sync.Cond
+	concurrent bool // tasks run at once; see NewConcurrentExecutor
+	active     int  // concurrent mode: tasks running (not parked)
+	rng        *rand.Rand
+	nextID     uint64
+	ready      []*slot
+	running    bool
+	parked     map[uint64]*parking
+	live       int
+	steps      uint64
 }
 
 type slot struct {
@@ -45,8 +47,34 @@ func NewExecutor(seed uint64) *Executor {
 	return e
 }
 
-// Go starts task when Step picks it.
+// NewConcurrentExecutor returns an executor that runs every task at once
+// on its own goroutine, as production does, and only tracks them: Quiesce
+// tells the driver when every task has finished or waits on the Clock, so
+// market time can advance. Runs are not reproducible; benchmarks use it to
+// measure real concurrency (group commit) on simulated time.
+func NewConcurrentExecutor() *Executor {
+	e := NewExecutor(0)
+	e.concurrent = true
+	return e
+}
+
+// Go starts task when Step picks it (concurrent mode: at once).
 func (e *Executor) Go(task func()) {
+	if e.concurrent {
+		e.mu.Lock()
+		e.live++
+		e.active++
+		e.mu.Unlock()
+		go func() {
+			task()
+			e.mu.Lock()
+			e.live--
+			e.active--
+			e.cond.Broadcast()
+			e.mu.Unlock()
+		}()
+		return
+	}
 	e.mu.Lock()
 	s := &slot{id: e.nextID, go_: make(chan struct{})}
 	e.nextID++
@@ -99,6 +127,16 @@ func (e *Executor) RunReady() int {
 		n++
 	}
 	return n
+}
+
+// Quiesce (concurrent mode) blocks until no task runs: each has finished
+// or waits on the Clock for a time that has not come.
+func (e *Executor) Quiesce() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for e.active > 0 || e.dueLocked() {
+		e.cond.Wait()
+	}
 }
 
 // Live returns the number of tasks started and not finished (ready,
@@ -167,7 +205,11 @@ func (c *Clock) WaitUntil(ctx context.Context, t int64) error {
 	id := e.nextID
 	e.nextID++
 	e.parked[id] = &parking{at: t, ctx: ctx, now: c.inner.Now}
-	e.running = false
+	if e.concurrent {
+		e.active--
+	} else {
+		e.running = false
+	}
 	e.cond.Broadcast()
 	e.mu.Unlock()
 
@@ -178,9 +220,15 @@ func (c *Clock) WaitUntil(ctx context.Context, t int64) error {
 		timer.Stop()
 		err = ctx.Err()
 	}
-	s := &slot{id: id, go_: make(chan struct{})}
 	e.mu.Lock()
 	delete(e.parked, id)
+	if e.concurrent {
+		e.active++
+		e.cond.Broadcast()
+		e.mu.Unlock()
+		return err
+	}
+	s := &slot{id: id, go_: make(chan struct{})}
 	e.ready = append(e.ready, s)
 	e.cond.Broadcast()
 	e.mu.Unlock()
