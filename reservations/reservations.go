@@ -122,6 +122,18 @@ func decodeAt[T any](key ds.Key, raw []byte, v *T) error {
 	if len(raw) == 0 {
 		return &DecodeError{Key: key.String(), Err: errors.New("empty record")}
 	}
+	switch p := any(v).(type) {
+	case *Reservation:
+		if r, ok := fastReservation(raw); ok {
+			*p = r
+			return nil
+		}
+	case *Availability:
+		if a, ok := fastAvailability(raw); ok {
+			*p = a
+			return nil
+		}
+	}
 	if err := jsonUnmarshal(raw, v); err != nil {
 		return &DecodeError{Key: key.String(), Err: err}
 	}
@@ -757,7 +769,7 @@ func (r *Reservations) EndReservation(ctx context.Context, aid AvailabilityID, r
 	var old Availability
 	err := r.do(ctx, func(tx *repostore.Txn) error {
 		var err error
-		out, old, err = endIn(tx, aid, rid, returnedCollateral)
+		out, old, err = endIn(tx, aid, rid, returnedCollateral, nil)
 		if err == nil && out.Found {
 			a := out.Availability
 			tx.OnCommit(func() { r.idx.put(a) })
@@ -775,7 +787,11 @@ func (r *Reservations) EndReservation(ctx context.Context, aid AvailabilityID, r
 
 // endIn is EndReservation inside an op. It returns what it did and the
 // availability as it was before.
-func endIn(tx *repostore.Txn, aid AvailabilityID, rid ReservationID, returnedCollateral *uint256.Int) (Ended, Availability, error) {
+//
+// With avails non-nil (bulk ends), availabilities are read from and kept in
+// it instead of being written: the caller writes each once at the end.
+func endIn(tx *repostore.Txn, aid AvailabilityID, rid ReservationID, returnedCollateral *uint256.Int,
+	avails map[AvailabilityID]*Availability) (Ended, Availability, error) {
 	res, err := loadReservation(tx, aid, rid)
 	if errors.Is(err, ErrNotExists) {
 		return Ended{}, Availability{}, nil
@@ -783,8 +799,10 @@ func endIn(tx *repostore.Txn, aid AvailabilityID, rid ReservationID, returnedCol
 	if err != nil {
 		return Ended{}, Availability{}, err
 	}
-	a, err := loadAvailability(tx, aid)
-	if err != nil {
+	var a Availability
+	if c, ok := avails[aid]; ok {
+		a = *c
+	} else if a, err = loadAvailability(tx, aid); err != nil {
 		return Ended{}, Availability{}, err
 	}
 	old := a
@@ -812,7 +830,9 @@ func endIn(tx *repostore.Txn, aid AvailabilityID, rid ReservationID, returnedCol
 		return Ended{}, Availability{}, errorf(ErrBytesOutOfBounds, nil, "returning %d bytes would make freeSize exceed totalSize", res.SlotSize)
 	}
 	a.TotalRemainingCollateral.Add(&a.TotalRemainingCollateral, &ret)
-	if err := putAvailability(tx, &a); err != nil {
+	if avails != nil {
+		avails[aid] = &a
+	} else if err := putAvailability(tx, &a); err != nil {
 		return Ended{}, Availability{}, err
 	}
 	if err := del(tx, ReservationKey(aid, rid)); err != nil {
@@ -851,22 +871,27 @@ func (r *Reservations) EndReservations(ctx context.Context, reqs []EndRequest, p
 		var failed []error
 		err := r.do(ctx, func(tx *repostore.Txn) error {
 			count, failed = 0, nil
-			touched := map[AvailabilityID]Availability{}
+			touched := map[AvailabilityID]*Availability{}
 			for _, e := range chunk {
-				out, _, err := endIn(tx, e.AvailabilityID, e.ReservationID, e.ReturnedCollateral)
+				out, _, err := endIn(tx, e.AvailabilityID, e.ReservationID, e.ReturnedCollateral, touched)
 				if err != nil {
-					// Only a datastore failure lands here mid-op; it fails
-					// the whole chunk so nothing is half-applied.
+					// A datastore failure, or a record that breaks the
+					// accounting, fails the whole chunk so nothing is
+					// half-applied.
 					return err
 				}
 				if out.Found {
 					count++
-					touched[e.AvailabilityID] = out.Availability
+				}
+			}
+			for _, a := range touched {
+				if err := putAvailability(tx, a); err != nil {
+					return err
 				}
 			}
 			tx.OnCommit(func() {
 				for _, a := range touched {
-					r.idx.put(a)
+					r.idx.put(*a)
 				}
 			})
 			return nil
