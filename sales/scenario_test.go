@@ -224,5 +224,3 @@ func TestScenarios(t *testing.T) {
 		})
 	}
 }
-
-
