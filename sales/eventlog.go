@@ -44,9 +44,14 @@ func (s *Sales) appendLog(a *Agent, e LogEntry) {
 	seq := a.logSeq.Add(1)
 	k := logPrefix(a.SlotID()).ChildString(fmt.Sprintf("%016x%08x", uint64(e.Time), seq))
 	repo := s.deps.Reservations.Repo()
-	if err := repo.Do(context.WithoutCancel(s.ctx), func(tx *repostore.Txn) error { return tx.Put(k, b) }); err != nil {
-		a.log().Warn("persisting the sale's event log", "err", err)
-	}
+	// Written by a task of its own: the sale does not wait for the log's
+	// commit, which groups with the others. Sales.Stop waits for it.
+	ctx := context.WithoutCancel(s.ctx)
+	s.exec.Go(func() {
+		if err := repo.Do(ctx, func(tx *repostore.Txn) error { return tx.Put(k, b) }); err != nil {
+			a.log().Warn("persisting the sale's event log", "err", err)
+		}
+	})
 }
 
 // SaleLog returns the persisted event log of a slot's sales, oldest first,
