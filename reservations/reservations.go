@@ -234,14 +234,32 @@ func (r *Reservations) CreateAvailability(ctx context.Context, a Availability) (
 	if err := untilNegative(a.Until); err != nil {
 		return Availability{}, err
 	}
-	id, err := r.newID()
+	a.FreeSize = a.TotalSize
+	a.TotalRemainingCollateral = a.TotalCollateral
+	var err error
+	for attempt := 0; ; attempt++ {
+		if a.ID, err = r.newID(); err != nil {
+			return Availability{}, err
+		}
+		err = r.createAvailability(ctx, a)
+		if !errors.Is(err, errIDTaken) || attempt >= 8 {
+			break
+		}
+	}
 	if err != nil {
 		return Availability{}, err
 	}
-	a.ID = id
-	a.FreeSize = a.TotalSize
-	a.TotalRemainingCollateral = a.TotalCollateral
-	err = r.do(ctx, func(tx *repostore.Txn) error {
+	r.fireSaved(true, a)
+	return a, nil
+}
+
+func (r *Reservations) createAvailability(ctx context.Context, a Availability) error {
+	return r.do(ctx, func(tx *repostore.Txn) error {
+		if taken, err := tx.Has(AvailabilityKey(a.ID)); err != nil {
+			return errorf(ErrGetFailed, err, "reading %s", AvailabilityKey(a.ID))
+		} else if taken {
+			return errIDTaken
+		}
 		if err := tx.Reserve(a.TotalSize); err != nil {
 			return errorf(ErrReserveFailed, err, "reserving %d bytes for the availability", a.TotalSize)
 		}
@@ -251,11 +269,6 @@ func (r *Reservations) CreateAvailability(ctx context.Context, a Availability) (
 		tx.OnCommit(func() { r.idx.put(a) })
 		return nil
 	})
-	if err != nil {
-		return Availability{}, err
-	}
-	r.fireSaved(true, a)
-	return a, nil
 }
 
 // Patch lists the fields Update changes; nil fields stay as they are.
@@ -498,6 +511,20 @@ func (r *Reservations) HasAvailable(n uint64) bool { return r.repo.Quota().HasAv
 // (ErrSlotReserved).
 func (r *Reservations) CreateReservation(ctx context.Context, aid AvailabilityID, slotSize uint64,
 	req market.RequestID, slotIndex uint64, collateralPerByte *uint256.Int, validUntil int64) (Reservation, error) {
+	for attempt := 0; ; attempt++ {
+		res, err := r.createReservation(ctx, aid, slotSize, req, slotIndex, collateralPerByte, validUntil)
+		if errors.Is(err, errIDTaken) && attempt < 8 {
+			continue // an injected, seeded source repeated an id: draw again
+		}
+		return res, err
+	}
+}
+
+// errIDTaken: a freshly drawn id names an existing record.
+var errIDTaken = errors.New("reservations: id already in use")
+
+func (r *Reservations) createReservation(ctx context.Context, aid AvailabilityID, slotSize uint64,
+	req market.RequestID, slotIndex uint64, collateralPerByte *uint256.Int, validUntil int64) (Reservation, error) {
 	rid, err := r.newID()
 	if err != nil {
 		return Reservation{}, err
@@ -508,6 +535,11 @@ func (r *Reservations) CreateReservation(ctx context.Context, aid AvailabilityID
 		return Reservation{}, errorf(ErrCollateralOutOfBounds, nil, "collateral per byte × slot size overflows")
 	}
 	err = r.do(ctx, func(tx *repostore.Txn) error {
+		if taken, err := tx.Has(ReservationKey(aid, rid)); err != nil {
+			return errorf(ErrGetFailed, err, "reading %s", ReservationKey(aid, rid))
+		} else if taken {
+			return errIDTaken
+		}
 		a, err := loadAvailability(tx, aid)
 		if err != nil {
 			return err

@@ -761,3 +761,40 @@ func TestEndReservationsInBulk(t *testing.T) {
 	assert.Equal(t, a1.TotalSize+a2.TotalSize, e.repo.Quota().Reserved)
 	checkInvariants(t, e.repo, e.res)
 }
+
+// repeatReader yields the same id twice in a row, then moves on: the
+// reservation and availability ids it gives collide with earlier ones.
+type repeatReader struct{ n byte }
+
+func (r *repeatReader) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = r.n / 2
+	}
+	r.n++
+	return len(p), nil
+}
+
+// A repeated id (a seeded source replayed after a restart, as the
+// simulation does) never overwrites an existing record: a fresh one is
+// drawn.
+func TestRepeatedIDsNeverOverwrite(t *testing.T) {
+	repo, err := repostore.Open("", &repostore.Options{Datastore: dssyncMutexWrap(), QuotaMaxBytes: 1 << 30})
+	require.NoError(t, err)
+	defer repo.Close()
+	res, err := reservations.New(ctx, repo, &reservations.Options{Rand: &repeatReader{}})
+	require.NoError(t, err)
+	a1, err := res.CreateAvailability(ctx, reservations.Availability{TotalSize: 1000, Duration: 1, TotalCollateral: *u(1000), Enabled: true})
+	require.NoError(t, err)
+	a2, err := res.CreateAvailability(ctx, reservations.Availability{TotalSize: 1000, Duration: 1, TotalCollateral: *u(1000), Enabled: true})
+	require.NoError(t, err)
+	assert.NotEqual(t, a1.ID, a2.ID)
+	r1, err := res.CreateReservation(ctx, a1.ID, 100, [32]byte{1}, 0, u(1), 10)
+	require.NoError(t, err)
+	r2, err := res.CreateReservation(ctx, a1.ID, 200, [32]byte{2}, 0, u(1), 10)
+	require.NoError(t, err)
+	assert.NotEqual(t, r1.ID, r2.ID)
+	all, err := res.ReservationsOf(ctx, a1.ID)
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []reservations.Reservation{r1, r2}, all)
+	assert.Equal(t, uint64(2000), repo.Quota().Reserved, "both availabilities reserved their quota once")
+}
