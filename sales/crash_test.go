@@ -269,4 +269,3 @@ func crashRun(t *testing.T, seed uint64, crashAt int) int {
 	require.NoError(t, repo.Close())
 	return steps
 }
-
