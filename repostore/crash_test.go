@@ -1,17 +1,13 @@
 package repostore_test
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 
 	ds "github.com/ipfs/go-datastore"
@@ -21,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/hostsales/hostsales/repostore"
+	"github.com/hostsales/hostsales/repostore/crashtest"
 )
 
 const crashEnv = "HOSTSALES_REPOSTORE_CRASH_CHILD"
@@ -92,12 +89,7 @@ func crashChild(dir string) {
 		fmt.Fprintln(os.Stderr, "open:", err)
 		os.Exit(2)
 	}
-	var mu sync.Mutex
-	say := func(format string, args ...any) {
-		mu.Lock()
-		defer mu.Unlock()
-		os.Stdout.WriteString(fmt.Sprintf(format, args...))
-	}
+	log := crashtest.NewLog(os.Stdout)
 	start := make([]int, crashWorkers)
 	for i, f := range strings.Split(os.Getenv(crashStartEnv), ",") {
 		start[i], _ = strconv.Atoi(f)
@@ -108,12 +100,12 @@ func crashChild(dir string) {
 		go func() {
 			defer wg.Done()
 			for seq := start[w]; ; seq++ {
-				say("I %d %d\n", w, seq)
+				log.Intent(w, seq)
 				if err := s.Do(context.Background(), crashOp(w, seq)); err != nil {
 					fmt.Fprintln(os.Stderr, "op:", err)
 					os.Exit(3)
 				}
-				say("A %d %d\n", w, seq)
+				log.Ack(w, seq)
 			}
 		}()
 	}
@@ -145,7 +137,9 @@ func TestCrashLosesNothingAcknowledged(t *testing.T) {
 	total := make([]int, crashWorkers) // ops acknowledged so far, per worker
 	for point := range points {
 		killAfter := 1 + rng.IntN(200) // acknowledgements before the kill
-		acked, intended := runCrashChild(t, dir, killAfter, total)
+		run, err := crashtest.Run([]string{crashEnv + "=" + dir, crashStartEnv + "=" + startArg(total)}, crashWorkers, killAfter)
+		require.NoError(t, err, "point %d", point)
+		acked, intended := run.Acked, run.Intended
 		s, err := repostore.Open(dir, &repostore.Options{QuotaMaxBytes: 1 << 40})
 		require.NoError(t, err, "point %d", point)
 
@@ -211,45 +205,4 @@ func liveRecords(t *testing.T, s *repostore.Store, w int) map[string]bool {
 		live[e.Key] = true
 	}
 	return live
-}
-
-// runCrashChild starts the child, kills it with SIGKILL after killAfter
-// acknowledgements, reads all its output, waits for it, and returns per
-// worker how many ops were acknowledged and how many were begun.
-func runCrashChild(t *testing.T, dir string, killAfter int, start []int) (acked, intended []int) {
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), crashEnv+"="+dir, crashStartEnv+"="+startArg(start))
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	acked = make([]int, crashWorkers)
-	intended = make([]int, crashWorkers)
-	sc := bufio.NewScanner(out)
-	n := 0
-	killed := false
-	for sc.Scan() {
-		var kind string
-		var w, seq int
-		if _, err := fmt.Sscanf(sc.Text(), "%s %d %d", &kind, &w, &seq); err != nil {
-			continue // a line cut by the kill
-		}
-		switch kind {
-		case "I":
-			intended[w]++
-		case "A":
-			acked[w]++
-			n++
-		}
-		if n >= killAfter && !killed {
-			require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
-			killed = true
-		}
-	}
-	err = cmd.Wait()
-	var exit *exec.ExitError
-	require.True(t, errors.As(err, &exit), "child ended on its own: %v\n%s", err, stderr.String())
-	require.True(t, killed, "child exited early: %s", stderr.String())
-	return acked, intended
 }

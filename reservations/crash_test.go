@@ -1,17 +1,13 @@
 package reservations_test
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -20,6 +16,7 @@ import (
 
 	"github.com/hostsales/hostsales/market"
 	"github.com/hostsales/hostsales/repostore"
+	"github.com/hostsales/hostsales/repostore/crashtest"
 	"github.com/hostsales/hostsales/reservations"
 )
 
@@ -127,12 +124,7 @@ func crashChild(dir, state string) {
 		fmt.Fprintln(os.Stderr, "new:", err)
 		os.Exit(2)
 	}
-	var mu sync.Mutex
-	say := func(format string, args ...any) {
-		mu.Lock()
-		defer mu.Unlock()
-		os.Stdout.WriteString(fmt.Sprintf(format, args...))
-	}
+	log := crashtest.NewLog(os.Stdout)
 	var wg sync.WaitGroup
 	for w, f := range strings.Split(state, ",") {
 		parts := strings.Split(f, ":")
@@ -146,12 +138,12 @@ func crashChild(dir, state string) {
 		go func() {
 			defer wg.Done()
 			for seq := start; ; seq++ {
-				say("I %d %d\n", w, seq)
+				log.Intent(w, seq)
 				if err := crashOp(context.Background(), res, aid, w, seq); err != nil {
 					fmt.Fprintln(os.Stderr, "op:", w, seq, err)
 					os.Exit(3)
 				}
-				say("A %d %d\n", w, seq)
+				log.Ack(w, seq)
 			}
 		}()
 	}
@@ -188,7 +180,14 @@ func TestCrashMixedWorkload(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	done := make([]int, crashWorkers)
 	for point := range points {
-		acked, intended := runCrashChild(t, dir, aids, done, 1+rng.IntN(120))
+		state := make([]string, len(aids))
+		for w, aid := range aids {
+			state[w] = fmt.Sprintf("%s:%d", aid, done[w])
+		}
+		run, err := crashtest.Run([]string{crashDirEnv + "=" + dir, crashStateEnv + "=" + strings.Join(state, ",")},
+			crashWorkers, 1+rng.IntN(120))
+		require.NoError(t, err, "point %d", point)
+		acked, intended := run.Acked, run.Intended
 		repo, err := repostore.Open(dir, &repostore.Options{QuotaMaxBytes: crashQuota})
 		require.NoError(t, err)
 		res, err := reservations.New(ctx, repo, nil)
@@ -222,44 +221,4 @@ func TestCrashMixedWorkload(t *testing.T) {
 		require.NoError(t, repo.Close())
 	}
 	t.Logf("%d kill points; ops per worker: %v", points, done)
-}
-
-func runCrashChild(t *testing.T, dir string, aids []reservations.AvailabilityID, done []int, killAfter int) (acked, intended []int) {
-	state := make([]string, len(aids))
-	for w, aid := range aids {
-		state[w] = fmt.Sprintf("%s:%d", aid, done[w])
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir, crashStateEnv+"="+strings.Join(state, ","))
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	acked = make([]int, len(aids))
-	intended = make([]int, len(aids))
-	sc := bufio.NewScanner(out)
-	n, killed := 0, false
-	for sc.Scan() {
-		var kind string
-		var w, seq int
-		if _, err := fmt.Sscanf(sc.Text(), "%s %d %d", &kind, &w, &seq); err != nil {
-			continue
-		}
-		if kind == "I" {
-			intended[w]++
-		} else {
-			acked[w]++
-			n++
-		}
-		if n >= killAfter && !killed {
-			require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
-			killed = true
-		}
-	}
-	err = cmd.Wait()
-	var exit *exec.ExitError
-	require.True(t, errors.As(err, &exit), "child ended on its own: %v\n%s", err, stderr.String())
-	require.True(t, killed, "child exited early: %s", stderr.String())
-	return acked, intended
 }
