@@ -76,6 +76,16 @@ func (t *Txn) Get(key ds.Key) ([]byte, error) {
 	return t.b.p.ds.Get(t.b.ctx, key)
 }
 
+// Pending reports whether the op or its batch has written key and not yet
+// committed it, and what: the value, or deleted. A caller that keeps its
+// own copy of committed records (updated by OnCommit hooks) reads the
+// committed value from that copy when nothing is pending. It is not a
+// datastore call.
+func (t *Txn) Pending(key ds.Key) (value []byte, deleted, ok bool) {
+	w, ok := t.lookup(key)
+	return w.val, w.del, ok
+}
+
 // Has reports whether key holds a value.
 func (t *Txn) Has(key ds.Key) (bool, error) {
 	if err := t.call("has", key); err != nil {

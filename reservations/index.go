@@ -17,15 +17,24 @@ import (
 type index struct {
 	mu   sync.RWMutex
 	byID map[AvailabilityID]*Availability
-	tree *btree.BTreeG[*Availability]
+	tree *btree.BTreeG[idxItem]
 }
 
-func bySizeThenID(a, b *Availability) bool {
-	if a.FreeSize != b.FreeSize {
-		return a.FreeSize < b.FreeSize
-	}
-	return bytes.Compare(a.ID[:], b.ID[:]) < 0
+// idxItem keeps the ordering key inline, so comparisons touch no pointer.
+type idxItem struct {
+	free uint64
+	id   AvailabilityID
+	a    *Availability
 }
+
+func bySizeThenID(x, y idxItem) bool {
+	if x.free != y.free {
+		return x.free < y.free
+	}
+	return bytes.Compare(x.id[:], y.id[:]) < 0
+}
+
+func itemOf(a *Availability) idxItem { return idxItem{free: a.FreeSize, id: a.ID, a: a} }
 
 func newIndex() *index {
 	return &index{byID: map[AvailabilityID]*Availability{}, tree: btree.NewG(32, bySizeThenID)}
@@ -37,17 +46,17 @@ func (x *index) put(a Availability) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if old, ok := x.byID[a.ID]; ok {
-		x.tree.Delete(old)
+		x.tree.Delete(itemOf(old))
 	}
 	x.byID[a.ID] = c
-	x.tree.ReplaceOrInsert(c)
+	x.tree.ReplaceOrInsert(itemOf(c))
 }
 
 func (x *index) remove(id AvailabilityID) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if old, ok := x.byID[id]; ok {
-		x.tree.Delete(old)
+		x.tree.Delete(itemOf(old))
 		delete(x.byID, id)
 	}
 }
@@ -74,9 +83,9 @@ func (x *index) find(size uint64, match func(*Availability) bool) (Availability,
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	var found *Availability
-	x.tree.AscendGreaterOrEqual(&Availability{FreeSize: size}, func(a *Availability) bool {
-		if match(a) {
-			found = a
+	x.tree.AscendGreaterOrEqual(idxItem{free: size}, func(it idxItem) bool {
+		if match(it.a) {
+			found = it.a
 			return false
 		}
 		return true

@@ -151,10 +151,25 @@ func getAt[T any](tx *repostore.Txn, key ds.Key, v *T) error {
 	return decodeAt(key, raw, v)
 }
 
-func loadAvailability(tx *repostore.Txn, id AvailabilityID) (Availability, error) {
-	var a Availability
-	err := getAt(tx, AvailabilityKey(id), &a)
-	return a, err
+// loadAvailability returns the availability as the op sees it: a write
+// pending in its batch, else the committed copy in the index (which equals
+// the stored record: only this package writes availabilities, and the
+// index follows every commit through OnCommit hooks, run before the next
+// batch starts). No datastore read, no decoding.
+func (r *Reservations) loadAvailability(tx *repostore.Txn, id AvailabilityID) (Availability, error) {
+	k := AvailabilityKey(id)
+	if v, deleted, ok := tx.Pending(k); ok {
+		if deleted {
+			return Availability{}, errorf(ErrNotExists, nil, "object with key %s does not exist", k)
+		}
+		var a Availability
+		err := decodeAt(k, v, &a)
+		return a, err
+	}
+	if a, ok := r.idx.get(id); ok {
+		return a, nil
+	}
+	return Availability{}, errorf(ErrNotExists, nil, "object with key %s does not exist", k)
 }
 
 func loadReservation(tx *repostore.Txn, aid AvailabilityID, rid ReservationID) (Reservation, error) {
@@ -307,7 +322,7 @@ func (r *Reservations) Update(ctx context.Context, id AvailabilityID, p Patch) (
 	var old, a Availability
 	err := r.do(ctx, func(tx *repostore.Txn) error {
 		var err error
-		if old, err = loadAvailability(tx, id); err != nil {
+		if old, err = r.loadAvailability(tx, id); err != nil {
 			return err
 		}
 		a = old
@@ -395,7 +410,7 @@ func increased(old, a *Availability) bool {
 // exist, and with ErrNotExists for an unknown id.
 func (r *Reservations) DeleteAvailability(ctx context.Context, id AvailabilityID) error {
 	return r.do(ctx, func(tx *repostore.Txn) error {
-		a, err := loadAvailability(tx, id)
+		a, err := r.loadAvailability(tx, id)
 		if err != nil {
 			return err
 		}
@@ -540,7 +555,7 @@ func (r *Reservations) createReservation(ctx context.Context, aid AvailabilityID
 		} else if taken {
 			return errIDTaken
 		}
-		a, err := loadAvailability(tx, aid)
+		a, err := r.loadAvailability(tx, aid)
 		if err != nil {
 			return err
 		}
@@ -801,7 +816,7 @@ func (r *Reservations) EndReservation(ctx context.Context, aid AvailabilityID, r
 	var old Availability
 	err := r.do(ctx, func(tx *repostore.Txn) error {
 		var err error
-		out, old, err = endIn(tx, aid, rid, returnedCollateral, nil)
+		out, old, err = r.endIn(tx, aid, rid, returnedCollateral, nil)
 		if err == nil && out.Found {
 			a := out.Availability
 			tx.OnCommit(func() { r.idx.put(a) })
@@ -822,7 +837,7 @@ func (r *Reservations) EndReservation(ctx context.Context, aid AvailabilityID, r
 //
 // With avails non-nil (bulk ends), availabilities are read from and kept in
 // it instead of being written: the caller writes each once at the end.
-func endIn(tx *repostore.Txn, aid AvailabilityID, rid ReservationID, returnedCollateral *uint256.Int,
+func (r *Reservations) endIn(tx *repostore.Txn, aid AvailabilityID, rid ReservationID, returnedCollateral *uint256.Int,
 	avails map[AvailabilityID]*Availability) (Ended, Availability, error) {
 	res, err := loadReservation(tx, aid, rid)
 	if errors.Is(err, ErrNotExists) {
@@ -834,7 +849,7 @@ func endIn(tx *repostore.Txn, aid AvailabilityID, rid ReservationID, returnedCol
 	var a Availability
 	if c, ok := avails[aid]; ok {
 		a = *c
-	} else if a, err = loadAvailability(tx, aid); err != nil {
+	} else if a, err = r.loadAvailability(tx, aid); err != nil {
 		return Ended{}, Availability{}, err
 	}
 	old := a
@@ -905,7 +920,7 @@ func (r *Reservations) EndReservations(ctx context.Context, reqs []EndRequest, p
 			count, failed = 0, nil
 			touched := map[AvailabilityID]*Availability{}
 			for _, e := range chunk {
-				out, _, err := endIn(tx, e.AvailabilityID, e.ReservationID, e.ReturnedCollateral, touched)
+				out, _, err := r.endIn(tx, e.AvailabilityID, e.ReservationID, e.ReturnedCollateral, touched)
 				if err != nil {
 					// A datastore failure, or a record that breaks the
 					// accounting, fails the whole chunk so nothing is
