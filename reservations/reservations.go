@@ -816,7 +816,7 @@ func (r *Reservations) EndReservation(ctx context.Context, aid AvailabilityID, r
 	var old Availability
 	err := r.do(ctx, func(tx *repostore.Txn) error {
 		var err error
-		out, old, err = r.endIn(tx, aid, rid, returnedCollateral, nil)
+		out, old, err = r.endIn(tx, aid, rid, returnedCollateral, nil, nil)
 		if err == nil && out.Found {
 			a := out.Availability
 			tx.OnCommit(func() { r.idx.put(a) })
@@ -838,14 +838,21 @@ func (r *Reservations) EndReservation(ctx context.Context, aid AvailabilityID, r
 // With avails non-nil (bulk ends), availabilities are read from and kept in
 // it instead of being written: the caller writes each once at the end.
 func (r *Reservations) endIn(tx *repostore.Txn, aid AvailabilityID, rid ReservationID, returnedCollateral *uint256.Int,
-	avails map[AvailabilityID]*Availability) (Ended, Availability, error) {
-	res, err := loadReservation(tx, aid, rid)
-	if errors.Is(err, ErrNotExists) {
-		return Ended{}, Availability{}, nil
+	avails map[AvailabilityID]*Availability, listed *Reservation) (Ended, Availability, error) {
+	var res Reservation
+	if _, _, pending := tx.Pending(ReservationKey(aid, rid)); listed != nil && !pending {
+		res = *listed
+	} else {
+		var err error
+		res, err = loadReservation(tx, aid, rid)
+		if errors.Is(err, ErrNotExists) {
+			return Ended{}, Availability{}, nil
+		}
+		if err != nil {
+			return Ended{}, Availability{}, err
+		}
 	}
-	if err != nil {
-		return Ended{}, Availability{}, err
-	}
+	var err error
 	var a Availability
 	if c, ok := avails[aid]; ok {
 		a = *c
@@ -897,6 +904,10 @@ type EndRequest struct {
 	AvailabilityID     AvailabilityID
 	ReservationID      ReservationID
 	ReturnedCollateral *uint256.Int
+	// Listed, when set, is the reservation as the caller just listed it;
+	// the record is then not read again. Only for callers that know
+	// nothing changed it since (start-up, before any sale runs).
+	Listed *Reservation
 }
 
 // EndReservations ends many reservations, each exactly as EndReservation
@@ -910,45 +921,63 @@ func (r *Reservations) EndReservations(ctx context.Context, reqs []EndRequest, p
 	}
 	var errs []error
 	ended := 0
+	var chunks [][]EndRequest
 	for len(reqs) > 0 {
 		n := min(len(reqs), perCommit)
-		chunk := reqs[:n]
+		chunks = append(chunks, reqs[:n])
 		reqs = reqs[n:]
-		var count int
-		var failed []error
-		err := r.do(ctx, func(tx *repostore.Txn) error {
-			count, failed = 0, nil
-			touched := map[AvailabilityID]*Availability{}
-			for _, e := range chunk {
-				out, _, err := r.endIn(tx, e.AvailabilityID, e.ReservationID, e.ReturnedCollateral, touched)
-				if err != nil {
-					// A datastore failure, or a record that breaks the
-					// accounting, fails the whole chunk so nothing is
-					// half-applied.
-					return err
-				}
-				if out.Found {
-					count++
-				}
-			}
-			for _, a := range touched {
-				if err := putAvailability(tx, a); err != nil {
-					return err
-				}
-			}
-			tx.OnCommit(func() {
-				for _, a := range touched {
-					r.idx.put(*a)
-				}
-			})
-			return nil
-		})
+	}
+	for len(chunks) > 0 {
+		chunk := chunks[0]
+		chunks = chunks[1:]
+		n, err := r.endChunk(ctx, chunk)
+		if errors.Is(err, repostore.ErrOpTooBig) && len(chunk) > 1 {
+			// More than one transaction holds: halve it and go on.
+			mid := len(chunk) / 2
+			chunks = append([][]EndRequest{chunk[:mid], chunk[mid:]}, chunks...)
+			continue
+		}
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		ended += count
-		errs = append(errs, failed...)
+		ended += n
 	}
 	return ended, errors.Join(errs...)
+}
+
+// endChunk ends reqs in one commit and returns how many existed.
+func (r *Reservations) endChunk(ctx context.Context, reqs []EndRequest) (int, error) {
+	var count int
+	err := r.repo.Do(ctx, func(tx *repostore.Txn) error {
+		count = 0
+		touched := map[AvailabilityID]*Availability{}
+		for _, e := range reqs {
+			out, _, err := r.endIn(tx, e.AvailabilityID, e.ReservationID, e.ReturnedCollateral, touched, e.Listed)
+			if err != nil {
+				// A datastore failure, or a record that breaks the
+				// accounting, fails the whole chunk so nothing is
+				// half-applied.
+				return err
+			}
+			if out.Found {
+				count++
+			}
+		}
+		for _, a := range touched {
+			if err := putAvailability(tx, a); err != nil {
+				return err
+			}
+		}
+		tx.OnCommit(func() {
+			for _, a := range touched {
+				r.idx.put(*a)
+			}
+		})
+		return nil
+	})
+	if err != nil && errors.Is(err, repostore.ErrCommit) {
+		err = errorf(ErrUpdateFailed, err, "commit")
+	}
+	return count, err
 }

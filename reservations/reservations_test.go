@@ -798,3 +798,26 @@ func TestRepeatedIDsNeverOverwrite(t *testing.T) {
 	assert.ElementsMatch(t, []reservations.Reservation{r1, r2}, all)
 	assert.Equal(t, uint64(2000), repo.Quota().Reserved, "both availabilities reserved their quota once")
 }
+
+// A bulk end larger than one transaction holds is split, not dropped.
+func TestEndReservationsSplitsWhatOneCommitCannotHold(t *testing.T) {
+	e := newEnv(t, 1<<50)
+	a, err := e.res.CreateAvailability(ctx, reservations.Availability{TotalSize: 1 << 40, Duration: 1,
+		TotalCollateral: *u(1 << 40), Enabled: true})
+	require.NoError(t, err)
+	var reqs []reservations.EndRequest
+	for i := range 10000 {
+		var req [32]byte
+		req[0], req[1], req[2] = byte(i), byte(i>>8), byte(i>>16)
+		r, err := e.res.CreateReservation(ctx, a.ID, 10, req, 0, u(1), 10)
+		require.NoError(t, err)
+		reqs = append(reqs, reservations.EndRequest{AvailabilityID: a.ID, ReservationID: r.ID})
+	}
+	n, err := e.res.EndReservations(ctx, reqs, len(reqs)) // one chunk: far beyond badger's limit
+	require.NoError(t, err)
+	assert.Equal(t, len(reqs), n)
+	got, err := e.res.Availability(a.ID)
+	require.NoError(t, err)
+	assert.Equal(t, a.TotalSize, got.FreeSize)
+	checkInvariants(t, e.repo, e.res)
+}

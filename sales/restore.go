@@ -25,7 +25,7 @@ func (s *Sales) restore(ctx context.Context) error {
 	for _, sl := range active {
 		mine[sl.ID()] = true
 	}
-	n, err := s.endLeftovers(ctx, func(r reservations.Reservation) bool {
+	n, err := s.endLeftovers(ctx, true, func(r reservations.Reservation) bool {
 		return !mine[market.SlotIDFor(r.RequestID, r.SlotIndex)]
 	})
 	s.metrics.restoredEnded.Add(uint64(n))
@@ -57,7 +57,10 @@ func (s *Sales) restore(ctx context.Context) error {
 
 // endLeftovers ends every reservation for which leftover is true, in bulk
 // commits, and returns how many it ended.
-func (s *Sales) endLeftovers(ctx context.Context, leftover func(reservations.Reservation) bool) (int, error) {
+//
+// At start-up (listed true) no sale runs yet, so the records as listed are
+// current and are not read again.
+func (s *Sales) endLeftovers(ctx context.Context, listed bool, leftover func(reservations.Reservation) bool) (int, error) {
 	var ends []reservations.EndRequest
 	err := s.deps.Reservations.Each(ctx, func(r reservations.Reservation) error {
 		if !leftover(r) {
@@ -67,13 +70,17 @@ func (s *Sales) endLeftovers(ctx context.Context, leftover func(reservations.Res
 		if r.Filled { // only then does the slot's fate decide the collateral
 			paid = s.paidBack(ctx, market.SlotIDFor(r.RequestID, r.SlotIndex))
 		}
-		ends = append(ends, reservations.EndRequest{AvailabilityID: r.AvailabilityID, ReservationID: r.ID,
-			ReturnedCollateral: dueForLeftover(r, paid)})
+		e := reservations.EndRequest{AvailabilityID: r.AvailabilityID, ReservationID: r.ID,
+			ReturnedCollateral: dueForLeftover(r, paid)}
+		if listed {
+			e.Listed = &r
+		}
+		ends = append(ends, e)
 		return nil
 	})
 	var errs *multierror.Error
 	errs = multierror.Append(errs, err)
-	n, err := s.deps.Reservations.EndReservations(context.WithoutCancel(ctx), ends, 0)
+	n, err := s.deps.Reservations.EndReservations(context.WithoutCancel(ctx), ends, 2048)
 	errs = multierror.Append(errs, err)
 	return n, errs.ErrorOrNil()
 }
@@ -111,7 +118,7 @@ func (s *Sales) Reconcile(ctx context.Context) (int, error) {
 		live[k] = true
 	}
 	s.mu.Unlock()
-	n, err := s.endLeftovers(ctx, func(r reservations.Reservation) bool {
+	n, err := s.endLeftovers(ctx, false, func(r reservations.Reservation) bool {
 		k := slotKey{req: r.RequestID, slot: r.SlotIndex}
 		return !live[k] && !mine[market.SlotIDFor(r.RequestID, r.SlotIndex)] && !s.hasAgent(k)
 	})
