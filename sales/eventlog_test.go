@@ -69,3 +69,35 @@ func TestAdmissionFilterDeclines(t *testing.T) {
 		h.checkInvariants()
 	})
 }
+
+// Log lines older than the retention are pruned by the periodic pass;
+// younger ones stay.
+func TestSaleEventLogRetention(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, nil, func(h *harness) {
+			h.opts.LogRetention = 2000
+			h.opts.ReconcilePeriod = 500
+		})
+		defer h.stop()
+		h.availability(10_000)
+		first := h.request(1, 1000)
+		h.run(func() bool { return h.requestState(first) == market.RequestStateFinished && len(h.s.Agents()) == 0 })
+		ended := h.clock.Now()
+		log, err := h.s.SaleLog(h.ctx, market.SlotIDFor(first, 0))
+		require.NoError(t, err)
+		require.NotEmpty(t, log, "kept while young")
+		h.run(func() bool { return h.clock.Now() > ended+2000+500 })
+		log, err = h.s.SaleLog(h.ctx, market.SlotIDFor(first, 0))
+		require.NoError(t, err)
+		assert.Empty(t, log, "the first sale's log is older than the retention")
+		second := h.request(1, 1000)
+		h.run(func() bool { return h.requestState(second) == market.RequestStateStarted })
+		h.run(func() bool { return h.clock.Now() > ended+2000+500+600 }) // a prune pass ran meanwhile
+		log, err = h.s.SaleLog(h.ctx, market.SlotIDFor(second, 0))
+		require.NoError(t, err)
+		require.NotEmpty(t, log)
+		for _, e := range log {
+			assert.GreaterOrEqual(t, e.Time, h.clock.Now()-2000-500, "only young lines are left")
+		}
+	})
+}
