@@ -1,0 +1,276 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-multierror"
+	"github.com/holiman/uint256"
+
+	"github.com/hostsales/hostsales/market"
+	"github.com/hostsales/hostsales/market/simmarket"
+	"github.com/hostsales/hostsales/repostore"
+	"github.com/hostsales/hostsales/reservations"
+	"github.com/hostsales/hostsales/sales"
+	"github.com/hostsales/hostsales/statemachine"
+)
+
+// usageError is a bad command line: exit code 2.
+type usageError struct{ error }
+
+// config is the parsed command line.
+type config struct {
+	dataDir  string
+	quota    uint64
+	speed    float64 // market seconds per real second
+	seed     uint64
+	json     bool
+	duration time.Duration // 0: until interrupted
+	interval time.Duration // real time between clock ticks
+	exitSold int           // stop after this many slots filled (0: never)
+}
+
+func parseFlags(args []string, stderr io.Writer) (*config, error) {
+	fs := flag.NewFlagSet("storagenode", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	c := &config{}
+	dataDir := os.Getenv("HOSTSALES_DATA_DIR")
+	if dataDir == "" {
+		dataDir = "hostsales-data"
+	}
+	fs.StringVar(&c.dataDir, "data-dir", dataDir, "the repo's directory (env HOSTSALES_DATA_DIR)")
+	quota := fs.String("quota", "1GiB", "the byte quota, e.g. 20GiB, 500MB, 1048576")
+	fs.Float64Var(&c.speed, "speed", 60, "simulated market seconds per real second")
+	fs.Uint64Var(&c.seed, "seed", 1, "seed of the simulated market")
+	fs.BoolVar(&c.json, "json", false, "log as JSON instead of text")
+	fs.DurationVar(&c.duration, "for", 0, "stop after this much real time (0: run until interrupted)")
+	fs.DurationVar(&c.interval, "tick", 100*time.Millisecond, "real time between clock ticks")
+	fs.IntVar(&c.exitSold, "exit-after-sales", 0, "stop once this many slots were filled (smoke tests; 0: never)")
+	if err := fs.Parse(args); err != nil {
+		return nil, usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return nil, usageError{fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))}
+	}
+	q, err := parseBytes(*quota)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--quota: %w", err)}
+	}
+	c.quota = q
+	if c.speed <= 0 || c.interval <= 0 {
+		return nil, usageError{errors.New("--speed and --tick must be positive")}
+	}
+	return c, nil
+}
+
+// parseBytes reads a size with an optional unit: B, KB/MB/GB/TB (powers
+// of 1000) or KiB/MiB/GiB/TiB (powers of 1024).
+func parseBytes(s string) (uint64, error) {
+	s = strings.TrimSpace(s)
+	units := []struct {
+		suffix string
+		mult   uint64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+		{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1}}
+	mult := uint64(1)
+	for _, u := range units {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a size", s)
+	}
+	if n == 0 {
+		return 0, errors.New("must be larger than zero")
+	}
+	if n > ^uint64(0)/mult {
+		return 0, errors.New("too large")
+	}
+	return n * mult, nil
+}
+
+var (
+	host    = market.Address{0x40, 0x57}
+	clients = []market.Address{{0xc1}, {0xc2}, {0xc3}}
+	rivals  = []market.Address{{0x77, 1}, {0x77, 2}}
+)
+
+// Run is the whole node: parse, open, sell, stop. It returns when ctx ends
+// (or --for passes), after everything is stopped and the repo closed.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
+	c, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	// Start-up runs to the end even if a signal comes meanwhile; the main
+	// loop then sees it and stops everything cleanly.
+	signal, ctx := ctx, context.WithoutCancel(ctx)
+	var h slog.Handler = slog.NewTextHandler(stdout, &slog.HandlerOptions{Level: slog.LevelInfo})
+	if c.json {
+		h = slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: slog.LevelInfo})
+	}
+	log := slog.New(h)
+
+	// The simulated market: clients and competing hosts on a virtual clock.
+	start := time.Now().Unix()
+	var comps []simmarket.Competitor
+	for _, r := range rivals {
+		comps = append(comps, simmarket.Competitor{Address: r, TakeProbability: 0.35, ReserveDelay: 10, FillDelay: 60})
+	}
+	m, err := simmarket.New(&simmarket.Options{Seed: c.seed, Start: start, Competitors: comps})
+	if err != nil {
+		return err
+	}
+	for _, a := range append(append([]market.Address{host}, clients...), rivals...) {
+		m.Mint(a, *uint256.NewInt(1 << 60))
+	}
+	clock := m.Clock()
+
+	repo, err := repostore.Open(c.dataDir, &repostore.Options{QuotaMaxBytes: c.quota, Logger: log, Now: clock.Now})
+	if err != nil {
+		return fmt.Errorf("opening the repo in %s: %w", c.dataDir, err)
+	}
+	defer func() { err = multierror.Append(err, repo.Close()).ErrorOrNil() }()
+	res, err := reservations.New(ctx, repo, &reservations.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	if len(res.Availabilities()) == 0 {
+		size := c.quota / 10 * 8
+		a, err := res.CreateAvailability(ctx, reservations.Availability{TotalSize: size, Duration: 30 * 24 * 3600,
+			MinPricePerBytePerSecond: *uint256.NewInt(1), TotalCollateral: *uint256.NewInt(size * 20), Enabled: true})
+		if err != nil {
+			return fmt.Errorf("creating the first availability: %w", err)
+		}
+		log.Info("created an availability", "availabilityId", a.ID.String(), "totalSize", a.TotalSize)
+	}
+
+	sold := make(chan struct{}, 1)
+	soldCount := 0
+	s, err := sales.New(sales.Deps{Market: m.As(host), Clock: clock, Reservations: res}, &sales.Options{
+		Callbacks: sales.Callbacks{
+			OnStore:        fetchSlot,
+			OnProve:        prove,
+			OnExpiryUpdate: func(context.Context, string, int64) error { return nil },
+			OnSale: func(req market.StorageRequest, slot uint64) {
+				log.Info("slot filled", "requestId", req.ID().String(), "slotIndex", slot, "slotSize", req.Ask.SlotSize)
+				select {
+				case sold <- struct{}{}:
+				default:
+				}
+			},
+		},
+		Logger: log,
+		OnTransition: func(req market.RequestID, slot uint64, from, to statemachine.State, _ statemachine.Event) {
+			if to == sales.StateFinished || to == sales.StateErrored || to == sales.StateCancelled {
+				log.Info("sale ended", "requestId", req.String(), "slotIndex", slot, "state", to)
+			}
+		},
+	})
+	if err != nil {
+		return err
+	}
+	if err := s.Start(ctx); err != nil {
+		return err
+	}
+	defer func() { err = multierror.Append(err, s.Stop(context.Background())).ErrorOrNil() }()
+	log.Info("storagenode running", "dataDir", c.dataDir, "quota", c.quota, "speed", c.speed,
+		"hint", "the simulated market sends requests; press Ctrl-C to stop")
+
+	// Clients submit a request every 30 market seconds.
+	rng := rand.New(rand.NewPCG(c.seed, 99))
+	var submit func(at int64)
+	submit = func(at int64) {
+		cl := clients[rng.IntN(len(clients))]
+		req := m.RandomRequest(cl, simmarket.RequestGen{MaxSlotSize: 256 << 10, MaxDuration: 3 * 3600, MaxExpiry: 900})
+		if _, err := m.RequestStorage(context.Background(), cl, req); err != nil {
+			log.Warn("client request refused", "err", err)
+		}
+		clock.AfterFunc(at+30, func() { submit(at + 30) })
+	}
+	clock.AfterFunc(start+1, func() { submit(start + 1) })
+
+	var until <-chan time.Time
+	if c.duration > 0 {
+		until = time.After(c.duration)
+	}
+	tick := time.NewTicker(c.interval)
+	defer tick.Stop()
+	status := time.NewTicker(5 * time.Second)
+	defer status.Stop()
+	step := int64(c.speed * c.interval.Seconds())
+	if step < 1 {
+		step = 1
+	}
+	for {
+		select {
+		case <-signal.Done():
+			log.Info("stopping", "reason", "signal")
+			return nil
+		case <-until:
+			log.Info("stopping", "reason", "--for elapsed")
+			return nil
+		case <-sold:
+			soldCount++ // counts at least one sale per wake-up
+			if c.exitSold > 0 && soldCount >= c.exitSold {
+				log.Info("stopping", "reason", "--exit-after-sales reached")
+				return nil
+			}
+		case <-tick.C:
+			if err := clock.Advance(uint64(step)); err != nil {
+				return err
+			}
+		case <-status.C:
+			q := repo.Quota()
+			st := s.Queue().Stats()
+			log.Info("status", "marketTime", clock.Now()-start, "sales", len(s.Agents()), "queued", st.Len,
+				"usedBytes", q.Used, "reservedBytes", q.Reserved, "availableBytes", q.Available())
+		}
+	}
+}
+
+// fetchSlot stands in for the node's download: it makes the slot's blocks
+// (64 KiB, derived from the request and slot) and stores them in batches.
+func fetchSlot(ctx context.Context, req market.StorageRequest, _ int64, slot uint64, store sales.StoreFunc, _ bool) error {
+	const block = 64 << 10
+	id := req.ID()
+	var batch [][]byte
+	for off := uint64(0); off < req.Ask.SlotSize; off += block {
+		n := min(block, req.Ask.SlotSize-off)
+		b := make([]byte, n)
+		seed := sha256.Sum256(append(id[:], byte(slot), byte(off>>16), byte(off>>24)))
+		for i := range b {
+			b[i] = seed[i%len(seed)]
+		}
+		batch = append(batch, b)
+		if len(batch) == 16 {
+			if err := store(ctx, batch); err != nil {
+				return err
+			}
+			batch = nil
+		}
+	}
+	if len(batch) > 0 {
+		return store(ctx, batch)
+	}
+	return nil
+}
+
+// prove stands in for the node's prover.
+func prove(_ context.Context, slot market.Slot, ch market.Challenge) (market.Proof, error) {
+	p := sha256.Sum256(append(ch[:], byte(slot.SlotIndex)))
+	return market.Proof(p[:]), nil
+}
