@@ -70,8 +70,16 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	if c.speed <= 0 || c.interval <= 0 {
 		return nil, usageError{errors.New("--speed and --tick must be positive")}
 	}
+	if c.speed*c.interval.Seconds() > maxStep {
+		return nil, usageError{fmt.Errorf("--speed × --tick is %.0f market seconds per tick; above %d the node would miss proof periods",
+			c.speed*c.interval.Seconds(), maxStep)}
+	}
 	return c, nil
 }
+
+// maxStep bounds the market seconds one clock tick may skip: the market's
+// proof period is 120 s, and a sale must get to run in each.
+const maxStep = 30
 
 // parseBytes reads a size with an optional unit: B, KB/MB/GB/TB (powers
 // of 1000) or KiB/MiB/GiB/TiB (powers of 1024).

@@ -30,6 +30,9 @@ func TestBadFlags(t *testing.T) {
 	assert.Contains(t, err.Error(), "--quota")
 	err = Run(context.Background(), []string{"extra"}, &out, &errOut)
 	assert.Equal(t, 2, exitCode(err))
+	err = Run(context.Background(), []string{"--speed", "1000"}, &out, &errOut)
+	assert.Equal(t, 2, exitCode(err))
+	assert.Contains(t, err.Error(), "miss proof periods")
 }
 
 // The node runs on the embedded default, sells on the simulated market,
@@ -38,7 +41,7 @@ func TestRunSellsAndStops(t *testing.T) {
 	dir := t.TempDir()
 	var out bytes.Buffer
 	// --for is only a safety net; the run ends at its first sale.
-	args := []string{"--data-dir", dir, "--quota", "64MiB", "--speed", "20000", "--tick", "5ms", "--for", "5m",
+	args := []string{"--data-dir", dir, "--quota", "64MiB", "--speed", "5000", "--tick", "5ms", "--for", "5m",
 		"--exit-after-sales", "1"}
 	require.NoError(t, Run(context.Background(), args, &out, &out))
 	log := out.String()
