@@ -14,10 +14,17 @@ import (
 type BlockPut struct {
 	Hash Hash
 	Size uint64
-	// New is true when the block was not stored before; only then did its
-	// size add to the used counter (empty blocks add nothing).
+	// New is true when the block was not stored before.
 	New bool
+	// Counted is true when the put added a holder (a new tag, or the pin)
+	// and so added Size to the used counter.
+	Counted bool
 }
+
+// Quota accounting of blocks: used counts each block once per holder (each
+// tag, and the pin). A block shared by two sales counts for each, so that
+// ending one sale never needs quota the other still uses, and dropping a
+// holder always gives back exactly what adding it took.
 
 // blockInfo loads a block's metadata, or ErrBlockNotFound.
 func (t *Txn) blockInfo(h Hash) (BlockInfo, error) {
@@ -53,67 +60,63 @@ func (t *Txn) putInfo(b *BlockInfo) error { return t.Put(blockMetaKey(b.Hash), b
 // (unix seconds, > 0). A non-empty tag records that the block is held by
 // that holder (a reservation); an empty tag pins the block instead.
 //
-// A block already stored is not counted again: its expiry only moves later
-// and the tag (or pin) is added. A new non-empty block adds its size to the
-// used counter and fails with a *QuotaError matching ErrQuotaExceeded if
-// that exceeds the quota.
+// A block already stored is not written again: its expiry only moves later
+// and the tag (or pin) is added. Each new holder adds the block's size to
+// the used counter, and fails with a *QuotaError matching ErrQuotaExceeded
+// if that exceeds the quota (empty blocks are free).
 func (t *Txn) PutBlock(data []byte, expiry int64, tag string) (BlockPut, error) {
 	if expiry <= 0 {
 		return BlockPut{}, ErrInvalidExpiry
 	}
 	h := HashOf(data)
+	size := uint64(len(data))
 	info, err := t.blockInfo(h)
-	switch {
-	case err == nil:
-		changed := false
-		if expiry > info.Expiry {
-			if err := t.moveExpiry(&info, expiry); err != nil {
-				return BlockPut{}, err
-			}
-			changed = true
+	isNew := errors.Is(err, ErrBlockNotFound)
+	if err != nil && !isNew {
+		return BlockPut{}, err
+	}
+	if isNew {
+		info = BlockInfo{Hash: h, Size: size, Expiry: expiry}
+	}
+	counted := false
+	if tag == "" {
+		counted = !info.Pinned
+		info.Pinned = true
+	} else {
+		counted = info.addTag(tag)
+	}
+	if !isNew && !counted && expiry <= info.Expiry {
+		return BlockPut{Hash: h, Size: info.Size}, nil // nothing changes
+	}
+	if counted {
+		q, err := t.quota.addUsed(size)
+		if err != nil {
+			return BlockPut{}, err
 		}
-		if tag == "" {
-			changed = changed || !info.Pinned
-			info.Pinned = true
-		} else if info.addTag(tag) {
-			changed = true
+		t.quota = q
+		if tag != "" {
 			if err := t.Put(tagKey(tag, h), nil); err != nil {
 				return BlockPut{}, err
 			}
 		}
-		if changed {
-			if err := t.putInfo(&info); err != nil {
-				return BlockPut{}, err
-			}
-		}
-		return BlockPut{Hash: h, Size: info.Size}, nil
-	case !errors.Is(err, ErrBlockNotFound):
-		return BlockPut{}, err
 	}
-	size := uint64(len(data))
-	q, err := t.quota.addUsed(size)
-	if err != nil {
-		return BlockPut{}, err
-	}
-	info = BlockInfo{Hash: h, Size: size, Expiry: expiry, Pinned: tag == ""}
-	if tag != "" {
-		info.Tags = []string{tag}
-		if err := t.Put(tagKey(tag, h), nil); err != nil {
+	if isNew {
+		if err := t.Put(blockKey(h), data); err != nil {
 			return BlockPut{}, err
 		}
-	}
-	if err := t.Put(blockKey(h), data); err != nil {
-		return BlockPut{}, err
+		if err := t.Put(expiryKey(expiry, h), nil); err != nil {
+			return BlockPut{}, err
+		}
+		t.blocks++
+	} else if expiry > info.Expiry {
+		if err := t.moveExpiry(&info, expiry); err != nil {
+			return BlockPut{}, err
+		}
 	}
 	if err := t.putInfo(&info); err != nil {
 		return BlockPut{}, err
 	}
-	if err := t.Put(expiryKey(expiry, h), nil); err != nil {
-		return BlockPut{}, err
-	}
-	t.quota = q
-	t.blocks++
-	return BlockPut{Hash: h, Size: size, New: true}, nil
+	return BlockPut{Hash: h, Size: size, New: isNew, Counted: counted}, nil
 }
 
 func (t *Txn) moveExpiry(info *BlockInfo, expiry int64) error {
@@ -160,7 +163,11 @@ func (t *Txn) removeBlock(info BlockInfo) error {
 			return err
 		}
 	}
-	t.quota = t.quota.subUsed(info.Size)
+	holders := uint64(len(info.Tags))
+	if info.Pinned {
+		holders++
+	}
+	t.quota = t.quota.subUsed(info.Size * holders)
 	t.blocks--
 	return nil
 }
@@ -179,10 +186,11 @@ func (t *Txn) DeleteBlock(h Hash) error {
 	return t.removeBlock(info)
 }
 
-// TaggedBlocks returns the blocks held by tag, in hash order.
-func (t *Txn) TaggedBlocks(tag string) ([]Hash, error) {
+// TaggedBlocks returns the blocks held by tag, in hash order, skipping
+// offset and at most limit of them (0: all).
+func (t *Txn) TaggedBlocks(tag string, offset, limit int) ([]Hash, error) {
 	entries, err := t.Query(dsq.Query{Prefix: tagPrefix(tag).String(), KeysOnly: true,
-		Orders: []dsq.Order{dsq.OrderByKey{}}})
+		Orders: []dsq.Order{dsq.OrderByKey{}}, Offset: offset, Limit: limit})
 	if err != nil {
 		return nil, err
 	}
@@ -197,45 +205,44 @@ func (t *Txn) TaggedBlocks(tag string) ([]Hash, error) {
 	return out, nil
 }
 
-// DropTag removes tag from every block it holds. A block left with no tag
-// that is not pinned is deleted and its bytes leave the used counter. It
-// returns the number of bytes freed that way.
-func (t *Txn) DropTag(tag string) (freed uint64, err error) {
-	hashes, err := t.TaggedBlocks(tag)
+// DropTag removes tag from the blocks it holds, at most limit of them (0:
+// all), and gives back the bytes it was counted for. A block left with no
+// holder is deleted. It returns the bytes given back and how many blocks
+// it released.
+func (t *Txn) DropTag(tag string, limit int) (freed uint64, n int, err error) {
+	hashes, err := t.TaggedBlocks(tag, 0, limit)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	for _, h := range hashes {
+		if err := t.Delete(tagKey(tag, h)); err != nil {
+			return freed, n, err
+		}
+		n++
 		info, err := t.blockInfo(h)
 		if errors.Is(err, ErrBlockNotFound) {
-			// A stale index entry (the block expired): drop it.
-			if err := t.Delete(tagKey(tag, h)); err != nil {
-				return freed, err
-			}
-			continue
+			continue // a stale index entry
 		}
 		if err != nil {
-			return freed, err
+			return freed, n, err
 		}
-		info.dropTag(tag)
-		if len(info.Tags) == 0 && !info.Pinned {
-			if err := t.Delete(tagKey(tag, h)); err != nil {
-				return freed, err
-			}
-			if err := t.removeBlock(info); err != nil {
-				return freed, err
-			}
-			freed += info.Size
+		if !info.dropTag(tag) {
 			continue
 		}
-		if err := t.Delete(tagKey(tag, h)); err != nil {
-			return freed, err
+		t.quota = t.quota.subUsed(info.Size)
+		freed += info.Size
+		if len(info.Tags) == 0 && !info.Pinned {
+			info.Tags = nil
+			if err := t.removeBlock(info); err != nil { // no holder left: nothing more to subtract
+				return freed, n, err
+			}
+			continue
 		}
 		if err := t.putInfo(&info); err != nil {
-			return freed, err
+			return freed, n, err
 		}
 	}
-	return freed, nil
+	return freed, n, nil
 }
 
 // ExpiryEntry is one row of the expiry index.
@@ -276,26 +283,36 @@ func parseExpiries(entries []dsq.Entry) ([]ExpiryEntry, error) {
 }
 
 // DeleteExpired removes up to limit blocks whose expiry is at or before
-// now, whatever their tags, and returns how many it removed and the bytes
-// given back.
+// now and that no tag holds (a held block stays until its holders drop it:
+// they own its bytes), and returns how many it removed and the bytes given
+// back.
 func (t *Txn) DeleteExpired(now int64, limit int) (n int, freed uint64, err error) {
-	exp, err := t.Expiries(0, limit)
-	if err != nil {
-		return 0, 0, err
-	}
-	for _, e := range exp {
-		if e.Expiry > now {
-			break
-		}
-		info, err := t.blockInfo(e.Hash)
+	for offset := 0; n < limit; {
+		exp, err := t.Expiries(offset, limit)
 		if err != nil {
 			return n, freed, err
 		}
-		if err := t.removeBlock(info); err != nil {
-			return n, freed, err
+		if len(exp) == 0 {
+			return n, freed, nil
 		}
-		n++
-		freed += info.Size
+		for _, e := range exp {
+			if e.Expiry > now || n >= limit {
+				return n, freed, nil
+			}
+			info, err := t.blockInfo(e.Hash)
+			if err != nil {
+				return n, freed, err
+			}
+			if len(info.Tags) > 0 {
+				offset++
+				continue
+			}
+			if err := t.removeBlock(info); err != nil {
+				return n, freed, err
+			}
+			n++
+			freed += info.Size
+		}
 	}
 	return n, freed, nil
 }

@@ -46,7 +46,7 @@ func crashOp(w, seq int) repostore.Op {
 			if err := tx.Delete(prev); err != nil {
 				return err
 			}
-			if _, err := tx.DropTag(prev.String()); err != nil {
+			if _, _, err := tx.DropTag(prev.String(), 0); err != nil {
 				return err
 			}
 			return tx.Release(1)

@@ -31,5 +31,16 @@ func expiryKey(expiry int64, h Hash) ds.Key {
 	return expiryRoot.ChildString(fmt.Sprintf("%016x", uint64(expiry))).ChildString(h.Hex())
 }
 
-func tagPrefix(tag string) ds.Key      { return tagRoot.ChildString(hex.EncodeToString([]byte(tag))) }
+// tagPrefix names a tag's index: the tag itself when it is a plain token
+// (letters, digits, '-', '_'), else "~" and its hex (no plain token starts
+// with "~").
+func tagPrefix(tag string) ds.Key {
+	for _, c := range tag {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-' || c == '_') {
+			return tagRoot.ChildString("~" + hex.EncodeToString([]byte(tag)))
+		}
+	}
+	return tagRoot.ChildString(tag)
+}
+
 func tagKey(tag string, h Hash) ds.Key { return tagPrefix(tag).ChildString(h.Hex()) }

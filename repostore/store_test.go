@@ -394,7 +394,7 @@ func dropTag(t *testing.T, s *repostore.Store, tag string) uint64 {
 	t.Helper()
 	var freed uint64
 	require.NoError(t, s.Do(ctx, func(tx *repostore.Txn) (err error) {
-		freed, err = tx.DropTag(tag)
+		freed, _, err = tx.DropTag(tag, 0)
 		return err
 	}))
 	return freed
@@ -432,9 +432,11 @@ func TestBlockTags(t *testing.T) {
 			info, err := s.BlockInfo(ctx, p.Hash)
 			require.NoError(t, err)
 			assert.Equal(t, []string{"r1", "r2"}, info.Tags)
-			assert.Equal(t, uint64(10), s.Quota().Used, "held twice, counted once")
+			assert.Equal(t, uint64(20), s.Quota().Used, "counted once per holder, stored once")
+			assert.Equal(t, int64(1), s.TotalBlocks())
 
-			assert.Equal(t, uint64(0), dropTag(t, s, "r1"))
+			assert.Equal(t, uint64(10), dropTag(t, s, "r1"), "a holder gets back what it was counted for")
+			assert.Equal(t, uint64(10), s.Quota().Used)
 			info, err = s.BlockInfo(ctx, p.Hash)
 			require.NoError(t, err)
 			assert.Equal(t, []string{"r2"}, info.Tags)
@@ -448,7 +450,7 @@ func TestBlockTags(t *testing.T) {
 			require.NoError(t, err)
 			assert.Empty(t, exp, "no expiry metadata left")
 			require.NoError(t, s.Do(ctx, func(tx *repostore.Txn) error {
-				hs, err := tx.TaggedBlocks("r2")
+				hs, err := tx.TaggedBlocks("r2", 0, 0)
 				assert.Empty(t, hs, "no tag index left")
 				return err
 			}))
@@ -460,11 +462,13 @@ func TestBlockTags(t *testing.T) {
 			p := putTagged(t, s, d, "r1")
 			_, err := s.PutBlock(ctx, d, 0)
 			require.NoError(t, err)
-			assert.Equal(t, uint64(0), dropTag(t, s, "r1"))
+			assert.Equal(t, uint64(20), s.Quota().Used, "the tag and the pin")
+			assert.Equal(t, uint64(10), dropTag(t, s, "r1"))
 			has, err := s.HasBlock(ctx, p.Hash)
 			require.NoError(t, err)
 			assert.True(t, has)
 			require.NoError(t, s.DeleteBlock(ctx, p.Hash))
+			assert.Equal(t, uint64(0), s.Quota().Used)
 		})
 	})
 	// Reference: SPEC.md §8.6 item 30.
@@ -479,15 +483,48 @@ func TestBlockTags(t *testing.T) {
 			assert.Equal(t, uint64(0), s.Quota().Used)
 		})
 	})
-	t.Run("expired held blocks are dropped and their index with them", func(t *testing.T) {
+	t.Run("expired held blocks stay until their holder drops them", func(t *testing.T) {
 		eachBackend(t, func(t *testing.T, s *repostore.Store, now *int64) {
-			putTagged(t, s, data(10, 1), "r1")
+			held := putTagged(t, s, data(10, 1), "r1")
+			pinned, err := s.PutBlock(ctx, data(10, 2), 1)
+			require.NoError(t, err)
 			*now += 1000
 			n, freed, err := s.DeleteExpired(ctx, 0)
 			require.NoError(t, err)
-			assert.Equal(t, 1, n)
+			assert.Equal(t, 1, n, "only the unheld one")
 			assert.Equal(t, uint64(10), freed)
-			assert.Equal(t, uint64(0), dropTag(t, s, "r1"))
+			has, err := s.HasBlock(ctx, held.Hash)
+			require.NoError(t, err)
+			assert.True(t, has, "its holder owns its bytes")
+			has, err = s.HasBlock(ctx, pinned.Hash)
+			require.NoError(t, err)
+			assert.False(t, has)
+			assert.Equal(t, uint64(10), dropTag(t, s, "r1"))
+			assert.Equal(t, uint64(0), s.Quota().Used)
+		})
+	})
+	t.Run("a tag is dropped in parts", func(t *testing.T) {
+		eachBackend(t, func(t *testing.T, s *repostore.Store, _ *int64) {
+			for i := range 5 {
+				putTagged(t, s, data(10, byte(i)), "r1")
+			}
+			var total uint64
+			for part := 0; ; part++ {
+				var freed uint64
+				var n int
+				require.NoError(t, s.Do(ctx, func(tx *repostore.Txn) (err error) {
+					freed, n, err = tx.DropTag("r1", 2)
+					return err
+				}))
+				total += freed
+				if n < 2 {
+					break
+				}
+				require.Less(t, part, 5)
+			}
+			assert.Equal(t, uint64(50), total)
+			assert.Equal(t, uint64(0), s.Quota().Used)
+			assert.Equal(t, int64(0), s.TotalBlocks())
 		})
 	})
 }

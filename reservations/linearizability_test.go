@@ -217,14 +217,14 @@ func (s *linState) reservation(base reservations.Availability, id reservations.I
 
 // fits reports whether delta more reserved bytes fit in the quota: the
 // availability is the repo's only one, so reserved is freeSize plus the
-// unwritten bytes (SPEC §1.8) and used is the distinct blocks' bytes.
+// unwritten bytes (SPEC §1.8) and used is each block's bytes once per holder.
 func (s *linState) fits(delta uint64) bool {
 	t := s.free
 	for _, r := range s.res {
 		t += r.size
 	}
 	for _, b := range s.blocks {
-		t += b.size
+		t += b.size * uint64(len(b.holders))
 	}
 	return t <= linQuota && delta <= linQuota-t
 }
@@ -241,7 +241,7 @@ func (s *linState) String() string {
 	}
 	var used uint64
 	for _, bl := range s.blocks {
-		used += bl.size
+		used += bl.size * uint64(len(bl.holders))
 	}
 	fmt.Fprintf(&b, " ] blocks=%d used=%d", len(s.blocks), used)
 	return b.String()
@@ -350,8 +350,16 @@ func linStep(base reservations.Availability, wrong bool, s *linState, in linInpu
 		if !ok {
 			return out.err == "NotExists", s
 		}
-		var written uint64
+		var written uint64 // distinct non-empty blocks rid does not hold yet
+		seen := map[int]bool{}
 		for _, b := range in.blocks {
+			if seen[b] || len(linBlockPool[b]) == 0 {
+				continue
+			}
+			seen[b] = true
+			if held, ok := s.blocks[repostore.HashOf(linBlockPool[b])]; ok && held.holders[in.rid] {
+				continue
+			}
 			written += uint64(len(linBlockPool[b]))
 		}
 		if written > r.size {
@@ -364,6 +372,9 @@ func linStep(base reservations.Availability, wrong bool, s *linState, in linInpu
 		r.size -= written
 		n.res[in.rid] = r
 		for _, i := range in.blocks {
+			if len(linBlockPool[i]) == 0 {
+				continue // not stored
+			}
 			h := repostore.HashOf(linBlockPool[i])
 			b, ok := n.blocks[h]
 			if !ok {
@@ -395,9 +406,9 @@ func linStep(base reservations.Availability, wrong bool, s *linState, in linInpu
 		var freed uint64
 		for h, b := range n.blocks {
 			if b.holders[in.rid] {
+				freed += b.size // what the holder was counted for
 				delete(b.holders, in.rid)
 				if len(b.holders) == 0 {
-					freed += b.size
 					delete(n.blocks, h)
 				}
 			}

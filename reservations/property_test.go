@@ -173,15 +173,19 @@ func checkStoredInvariants(st storedState) error {
 	if q.Used+q.Reserved > q.Max || q.Used+q.Reserved < q.Used {
 		errs = append(errs, fmt.Errorf("I3: used %d + reserved %d > max %d", q.Used, q.Reserved, q.Max))
 	}
-	var distinct uint64
+	var distinct uint64 // each block once per holder
 	for _, b := range st.blocks {
-		distinct += b.Size
+		holders := uint64(len(b.Tags))
+		if b.Pinned {
+			holders++
+		}
+		distinct += b.Size * holders
 	}
 	if st.nblock != int64(len(st.blocks)) {
 		errs = append(errs, fmt.Errorf("%d blocks stored, %d of them from the test's pool", st.nblock, len(st.blocks)))
 	}
 	if q.Used != distinct {
-		errs = append(errs, fmt.Errorf("I3: used %d != %d bytes of distinct stored blocks", q.Used, distinct))
+		errs = append(errs, fmt.Errorf("I3: used %d != %d bytes of stored blocks by holder", q.Used, distinct))
 	}
 	return errors.Join(errs...)
 }
@@ -234,11 +238,11 @@ func (m *propModel) reserved() uint64 {
 	return n
 }
 
-// used is the bytes of the distinct stored blocks.
+// used is each stored block's bytes once per holder.
 func (m *propModel) used() uint64 {
 	var n uint64
 	for _, b := range m.blocks {
-		n += b.size
+		n += b.size * uint64(len(b.holders))
 	}
 	return n
 }
@@ -310,7 +314,7 @@ func (m *propModel) diff(st storedState) error {
 		}
 		var tags []string
 		for k := range b.holders {
-			tags = append(tags, reservations.ReservationKey(k.aid, k.rid).String())
+			tags = append(tags, k.rid.Hex()+"-"+k.aid.Hex()[:16])
 		}
 		slices.Sort(tags)
 		if info.Size != b.size || info.Pinned || !slices.Equal(info.Tags, tags) {
@@ -656,8 +660,18 @@ func (m *propModel) apply(op *propOp, out *propOut) ([]reservations.Availability
 		if !ok {
 			return nil, propExpectErr(out.err, []error{reservations.ErrNotExists})
 		}
+		// The bytes the call adds: distinct non-empty blocks k does not
+		// hold yet (each holder counts a block once).
 		var n uint64
+		seen := map[int]bool{}
 		for _, b := range op.blocks {
+			if seen[b] || len(propBlockPool[b]) == 0 {
+				continue
+			}
+			seen[b] = true
+			if held, ok := m.blocks[repostore.HashOf(propBlockPool[b])]; ok && held.holders[k] {
+				continue
+			}
 			n += uint64(len(propBlockPool[b]))
 		}
 		if n > r.Size {
@@ -712,9 +726,9 @@ func (m *propModel) apply(op *propOp, out *propOut) ([]reservations.Availability
 		var freed uint64
 		for h, b := range m.blocks {
 			if b.holders[k] {
+				freed += b.size // what the holder was counted for
 				delete(b.holders, k)
 				if len(b.holders) == 0 {
-					freed += b.size
 					delete(m.blocks, h)
 				}
 			}

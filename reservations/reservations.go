@@ -695,40 +695,66 @@ func (r *Reservations) list(ctx context.Context, prefix ds.Key) ([]Reservation, 
 	return out, nil
 }
 
-// blockTag is the tag that marks a block as held by a reservation.
-func blockTag(aid AvailabilityID, rid ReservationID) string { return ReservationKey(aid, rid).String() }
+// blockTag is the tag that marks a block as held by a reservation: short,
+// because the tag index has one key per block.
+func blockTag(aid AvailabilityID, rid ReservationID) string { return rid.Hex() + "-" + aid.Hex()[:16] }
+
+// blockChunk bounds the blocks one commit drops or extends, so that a
+// reservation of any size fits in transactions.
+const blockChunk = 1024
 
 // StoreBlocks writes blocks downloaded for a reservation and accounts for
-// them, in one commit (DESIGN.md Decision 11): each non-empty block is stored (tagged
-// with the reservation, expiring at expiry), the bytes move from the
-// repo's reserved counter to used, and the reservation's Size shrinks by
-// them. A block already stored is not counted in used again. It fails with
-// ErrNotExists for an unknown reservation, ErrBytesOutOfBounds when the
-// blocks exceed the reservation's remaining Size, and ErrUpdateFailed
+// them, in one commit (DESIGN.md Decision 11): each non-empty block is
+// stored, tagged with the reservation and expiring at expiry, its bytes
+// move from the repo's reserved counter to used, and the reservation's Size
+// shrinks by them. A block the reservation already holds (sent twice) is
+// not counted again; a block another holder also holds is counted for this
+// one too, so that ending either never needs the other's quota. It fails
+// with ErrNotExists for an unknown reservation, ErrBytesOutOfBounds when
+// the blocks exceed the reservation's remaining Size, and ErrUpdateFailed
 // (wrapping the cause) when a block cannot be stored. It returns the
 // reservation as committed.
 func (r *Reservations) StoreBlocks(ctx context.Context, aid AvailabilityID, rid ReservationID, blocks [][]byte, expiry int64) (Reservation, error) {
-	var n uint64
-	for _, b := range blocks {
-		n += uint64(len(b))
-	}
 	var res Reservation
 	err := r.do(ctx, func(tx *repostore.Txn) error {
 		var err error
 		if res, err = loadReservation(tx, aid, rid); err != nil {
 			return err
 		}
+		tag := blockTag(aid, rid)
+		// The bytes this call adds: distinct non-empty blocks the
+		// reservation does not hold yet.
+		seen := map[repostore.Hash]bool{}
+		var n uint64
+		for _, b := range blocks {
+			if len(b) == 0 {
+				continue // empty blocks are free and need no holder (SPEC §4.3)
+			}
+			h := repostore.HashOf(b)
+			if seen[h] {
+				continue
+			}
+			seen[h] = true
+			info, err := tx.BlockInfo(h)
+			if err != nil && !errors.Is(err, repostore.ErrBlockNotFound) {
+				return errorf(ErrGetFailed, err, "reading block %s", h)
+			}
+			if err == nil && slices.Contains(info.Tags, tag) {
+				continue
+			}
+			n += uint64(len(b))
+		}
 		if n > res.Size {
 			return errorf(ErrBytesOutOfBounds, nil,
 				"trying to release an amount of bytes (%d) that is greater than the reserved size of the Reservation (%d)", n, res.Size)
 		}
+		// Release first, so the used counter has room for the blocks.
 		if err := tx.Release(n); err != nil {
 			return errorf(ErrReleaseFailed, err, "releasing %d bytes", n)
 		}
-		tag := blockTag(aid, rid)
 		for _, b := range blocks {
 			if len(b) == 0 {
-				continue // empty blocks are free and need no holder (SPEC §4.3)
+				continue
 			}
 			if _, err := tx.PutBlock(b, expiry, tag); err != nil {
 				return errorf(ErrUpdateFailed, err, "storing block")
@@ -763,24 +789,75 @@ func (r *Reservations) MarkFilled(ctx context.Context, aid AvailabilityID, rid R
 }
 
 // ExtendBlocks moves the expiry of every block held by the reservation to
-// at least expiry, in one commit (a filled sale keeps its data until the
-// request ends). It fails with ErrNotExists for an unknown reservation.
+// at least expiry (a filled sale keeps its data until the request ends),
+// in commits of at most blockChunk blocks. It fails with ErrNotExists for
+// an unknown reservation.
 func (r *Reservations) ExtendBlocks(ctx context.Context, aid AvailabilityID, rid ReservationID, expiry int64) error {
-	return r.do(ctx, func(tx *repostore.Txn) error {
-		if _, err := loadReservation(tx, aid, rid); err != nil {
+	tag := blockTag(aid, rid)
+	for offset := 0; ; offset += blockChunk {
+		var n int
+		err := r.do(ctx, func(tx *repostore.Txn) error {
+			if _, err := loadReservation(tx, aid, rid); err != nil {
+				return err
+			}
+			hashes, err := tx.TaggedBlocks(tag, offset, blockChunk)
+			if err != nil {
+				return errorf(ErrGetFailed, err, "listing the reservation's blocks")
+			}
+			n = len(hashes)
+			for _, h := range hashes {
+				if err := tx.EnsureExpiry(h, expiry); err != nil && !errors.Is(err, repostore.ErrBlockNotFound) {
+					return errorf(ErrUpdateFailed, err, "extending block %s", h)
+				}
+			}
+			return nil
+		})
+		if err != nil || n < blockChunk {
 			return err
 		}
-		hashes, err := tx.TaggedBlocks(blockTag(aid, rid))
-		if err != nil {
-			return errorf(ErrGetFailed, err, "listing the reservation's blocks")
-		}
-		for _, h := range hashes {
-			if err := tx.EnsureExpiry(h, expiry); err != nil && !errors.Is(err, repostore.ErrBlockNotFound) {
-				return errorf(ErrUpdateFailed, err, "extending block %s", h)
+	}
+}
+
+// unwrite gives back, in commits of at most blockChunk blocks, all but the
+// last blockChunk blocks a reservation holds: each commit drops their tags
+// (used shrinks), reserves their bytes again and grows the reservation's
+// Size by them, so every commit keeps I2 and I3 and needs no quota. Then
+// the final end fits one commit whatever the slot's size.
+func (r *Reservations) unwrite(ctx context.Context, aid AvailabilityID, rid ReservationID) error {
+	tag := blockTag(aid, rid)
+	for {
+		var more bool
+		err := r.do(ctx, func(tx *repostore.Txn) error {
+			more = false
+			res, err := loadReservation(tx, aid, rid)
+			if errors.Is(err, ErrNotExists) {
+				return nil
 			}
+			if err != nil {
+				return err
+			}
+			beyond, err := tx.TaggedBlocks(tag, blockChunk, 1)
+			if err != nil {
+				return errorf(ErrGetFailed, err, "listing the reservation's blocks")
+			}
+			if len(beyond) == 0 {
+				return nil // what is left fits the final commit
+			}
+			more = true
+			freed, _, err := tx.DropTag(tag, blockChunk)
+			if err != nil {
+				return errorf(ErrDeleteFailed, err, "dropping the reservation's blocks")
+			}
+			if err := tx.Reserve(freed); err != nil {
+				return errorf(ErrReserveFailed, err, "re-reserving %d bytes", freed)
+			}
+			res.Size = min(res.Size+freed, res.SlotSize)
+			return putReservation(tx, &res)
+		})
+		if err != nil || !more {
+			return err
 		}
-		return nil
-	})
+	}
 }
 
 // Ended reports what EndReservation did.
@@ -792,8 +869,8 @@ type Ended struct {
 	BytesReturned uint64
 	// CollateralReturned is what went back to TotalRemainingCollateral.
 	CollateralReturned uint256.Int
-	// BytesFreed is the size of the blocks deleted with the reservation
-	// (blocks held by another reservation, or pinned, stay).
+	// BytesFreed is what the reservation's blocks were counted for in the
+	// used counter, given back (a block another holder keeps stays stored).
 	BytesFreed uint64
 	// Availability is the availability as committed.
 	Availability Availability
@@ -812,6 +889,9 @@ type Ended struct {
 // Reservation.Collateral if the fill never succeeded, what the market paid
 // back if it did, zero if the request failed.
 func (r *Reservations) EndReservation(ctx context.Context, aid AvailabilityID, rid ReservationID, returnedCollateral *uint256.Int) (Ended, error) {
+	if err := r.unwrite(ctx, aid, rid); err != nil {
+		return Ended{}, err
+	}
 	var out Ended
 	var old Availability
 	err := r.do(ctx, func(tx *repostore.Txn) error {
@@ -862,7 +942,7 @@ func (r *Reservations) endIn(tx *repostore.Txn, aid AvailabilityID, rid Reservat
 	old := a
 	var freed uint64
 	if res.Written() > 0 { // only StoreBlocks tags blocks, and only non-empty ones
-		if freed, err = tx.DropTag(blockTag(aid, rid)); err != nil {
+		if freed, _, err = tx.DropTag(blockTag(aid, rid), 0); err != nil {
 			return Ended{}, Availability{}, errorf(ErrDeleteFailed, err, "dropping the reservation's blocks")
 		}
 	}
@@ -913,8 +993,9 @@ type EndRequest struct {
 // EndReservations ends many reservations, each exactly as EndReservation
 // does, in commits of up to perCommit (0: 512) at a time: the start-up
 // cleanup of a node with many leftovers. A reservation that fails is
-// skipped and reported in the returned error (the others still end); it
-// returns how many it ended. OnAvailabilitySaved is not fired.
+// skipped and reported in the returned error (a failing commit is halved
+// until only the failing reservations are left, so the others still end);
+// it returns how many it ended. OnAvailabilitySaved is not fired.
 func (r *Reservations) EndReservations(ctx context.Context, reqs []EndRequest, perCommit int) (int, error) {
 	if perCommit <= 0 {
 		perCommit = 512
@@ -931,17 +1012,26 @@ func (r *Reservations) EndReservations(ctx context.Context, reqs []EndRequest, p
 		chunk := chunks[0]
 		chunks = chunks[1:]
 		n, err := r.endChunk(ctx, chunk)
-		if errors.Is(err, repostore.ErrOpTooBig) && len(chunk) > 1 {
-			// More than one transaction holds: halve it and go on.
+		switch {
+		case err == nil:
+			ended += n
+		case len(chunk) > 1:
+			// Too big for one transaction, or one record that cannot end:
+			// halve it, so that every other reservation still ends.
 			mid := len(chunk) / 2
 			chunks = append([][]EndRequest{chunk[:mid], chunk[mid:]}, chunks...)
-			continue
+		case errors.Is(err, repostore.ErrOpTooBig) || errors.Is(err, ErrUpdateFailed):
+			// One reservation holding many blocks: end it in parts.
+			e := chunk[0]
+			out, err := r.EndReservation(ctx, e.AvailabilityID, e.ReservationID, e.ReturnedCollateral)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("reservation %s: %w", e.ReservationID, err))
+			} else if out.Found {
+				ended++
+			}
+		default:
+			errs = append(errs, fmt.Errorf("reservation %s: %w", chunk[0].ReservationID, err))
 		}
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		ended += n
 	}
 	return ended, errors.Join(errs...)
 }

@@ -521,24 +521,54 @@ func TestEndReservation(t *testing.T) {
 		assert.Equal(t, want, end.Availability.TotalRemainingCollateral)
 		assert.Equal(t, a.TotalSize, end.Availability.FreeSize, "the bytes come back regardless")
 	})
-	t.Run("shared blocks are counted once and dropped with their last holder", func(t *testing.T) {
+	t.Run("a shared block counts for each holder and stays until the last ends", func(t *testing.T) {
 		e := newEnv(t, 1<<30)
 		a, cpb := e.helperAvailability(t)
 		r1 := e.reserve(t, a, 100, cpb)
 		r2 := e.reserve(t, a, 100, cpb)
 		blk := []byte("the same block, twice")
-		_, err := e.res.StoreBlocks(ctx, a.ID, r1.ID, [][]byte{blk}, 5000)
+		_, err := e.res.StoreBlocks(ctx, a.ID, r1.ID, [][]byte{blk, blk}, 5000)
 		require.NoError(t, err)
-		_, err = e.res.StoreBlocks(ctx, a.ID, r2.ID, [][]byte{blk}, 5000)
+		got, err := e.res.StoreBlocks(ctx, a.ID, r2.ID, [][]byte{blk}, 5000)
 		require.NoError(t, err)
-		assert.Equal(t, uint64(len(blk)), e.repo.Quota().Used)
+		assert.Equal(t, uint64(100-len(blk)), got.Size, "sent twice, counted once per holder")
+		assert.Equal(t, uint64(2*len(blk)), e.repo.Quota().Used)
+		assert.Equal(t, int64(1), e.repo.TotalBlocks(), "stored once")
 		end1, err := e.res.EndReservation(ctx, a.ID, r1.ID, nil)
 		require.NoError(t, err)
-		assert.Equal(t, uint64(0), end1.BytesFreed, "still held by r2")
+		assert.Equal(t, uint64(len(blk)), end1.BytesFreed)
+		has, err := e.repo.HasBlock(ctx, repostore.HashOf(blk))
+		require.NoError(t, err)
+		assert.True(t, has, "still held by r2")
 		end2, err := e.res.EndReservation(ctx, a.ID, r2.ID, nil)
 		require.NoError(t, err)
 		assert.Equal(t, uint64(len(blk)), end2.BytesFreed)
 		assert.Equal(t, repostore.Quota{Max: 1 << 30, Reserved: a.TotalSize}, e.repo.Quota())
+		checkInvariants(t, e.repo, e.res)
+	})
+	// The review's case: with the quota taken up in between, ending a
+	// reservation whose block another one shares must still succeed.
+	t.Run("ending never needs quota another holder uses", func(t *testing.T) {
+		e := newEnv(t, 100)
+		a, err := e.res.CreateAvailability(ctx, reservations.Availability{TotalSize: 60, Duration: 1,
+			TotalCollateral: *u(60), Enabled: true})
+		require.NoError(t, err)
+		r1, err := e.res.CreateReservation(ctx, a.ID, 20, [32]byte{1}, 0, u(1), 10)
+		require.NoError(t, err)
+		r2, err := e.res.CreateReservation(ctx, a.ID, 20, [32]byte{2}, 0, u(1), 10)
+		require.NoError(t, err)
+		blk := make([]byte, 10)
+		_, err = e.res.StoreBlocks(ctx, a.ID, r1.ID, [][]byte{blk}, 5000)
+		require.NoError(t, err)
+		_, err = e.res.StoreBlocks(ctx, a.ID, r2.ID, [][]byte{blk}, 5000)
+		require.NoError(t, err)
+		_, err = e.res.CreateAvailability(ctx, reservations.Availability{TotalSize: e.res.Available(), Duration: 1, Enabled: true})
+		require.NoError(t, err, "take whatever the repo reports free")
+		_, err = e.res.EndReservation(ctx, a.ID, r1.ID, nil)
+		require.NoError(t, err)
+		_, err = e.res.EndReservation(ctx, a.ID, r2.ID, nil)
+		require.NoError(t, err)
+		checkInvariants(t, e.repo, e.res)
 	})
 }
 
@@ -820,4 +850,71 @@ func TestEndReservationsSplitsWhatOneCommitCannotHold(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, a.TotalSize, got.FreeSize)
 	checkInvariants(t, e.repo, e.res)
+}
+
+// A reservation holding more blocks than one transaction can drop is
+// extended and ended in parts, each part keeping the accounting whole.
+func TestLargeReservationEndsInParts(t *testing.T) {
+	e := newEnv(t, 1<<30)
+	a, err := e.res.CreateAvailability(ctx, reservations.Availability{TotalSize: 1 << 20, Duration: 1,
+		TotalCollateral: *u(1 << 20), Enabled: true})
+	require.NoError(t, err)
+	const n = 5000
+	r, err := e.res.CreateReservation(ctx, a.ID, n*64, [32]byte{1}, 0, u(1), 10)
+	require.NoError(t, err)
+	for start := 0; start < n; start += 500 {
+		var batch [][]byte
+		for i := start; i < start+500; i++ {
+			b := make([]byte, 64)
+			b[0], b[1] = byte(i), byte(i>>8)
+			batch = append(batch, b)
+		}
+		_, err := e.res.StoreBlocks(ctx, a.ID, r.ID, batch, 5000)
+		require.NoError(t, err)
+	}
+	require.Equal(t, int64(n), e.repo.TotalBlocks())
+	require.NoError(t, e.res.ExtendBlocks(ctx, a.ID, r.ID, 9000))
+	exp, err := e.repo.Expiries(ctx, 0, 0)
+	require.NoError(t, err)
+	for _, x := range exp {
+		require.Equal(t, int64(9000), x.Expiry)
+	}
+	end, err := e.res.EndReservation(ctx, a.ID, r.ID, nil)
+	require.NoError(t, err)
+	assert.True(t, end.Found)
+	assert.Equal(t, int64(0), e.repo.TotalBlocks())
+	assert.Equal(t, repostore.Quota{Max: 1 << 30, Reserved: a.TotalSize}, e.repo.Quota())
+	got, err := e.res.Availability(a.ID)
+	require.NoError(t, err)
+	assert.Equal(t, a, got)
+	checkInvariants(t, e.repo, e.res)
+}
+
+// One reservation that cannot end does not keep the others of its bulk
+// commit from ending.
+func TestEndReservationsIsolatesABadRecord(t *testing.T) {
+	e := newEnv(t, 1<<30)
+	a, cpb := e.helperAvailability(t)
+	var reqs []reservations.EndRequest
+	for i := range 10 {
+		r := e.reserve(t, a, 10, cpb)
+		_ = i
+		reqs = append(reqs, reservations.EndRequest{AvailabilityID: a.ID, ReservationID: r.ID})
+	}
+	// An orphan: its availability does not exist.
+	orphan := reservations.ID{0xee}
+	ghost := reservations.ID{0xdd}
+	require.NoError(t, e.repo.Do(ctx, func(tx *repostore.Txn) error {
+		rec := reservations.Reservation{ID: orphan, AvailabilityID: ghost, Size: 5, SlotSize: 5}
+		b, err := json.Marshal(rec)
+		if err != nil {
+			return err
+		}
+		return tx.Put(reservations.ReservationKey(ghost, orphan), b)
+	}))
+	reqs = append(reqs[:5], append([]reservations.EndRequest{{AvailabilityID: ghost, ReservationID: orphan}}, reqs[5:]...)...)
+	n, err := e.res.EndReservations(ctx, reqs, 0)
+	require.Error(t, err)
+	assert.ErrorIs(t, err, reservations.ErrNotExists)
+	assert.Equal(t, 10, n, "every healthy reservation ended")
 }
