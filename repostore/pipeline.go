@@ -295,10 +295,13 @@ func (p *pipeline) commit(b *batch) bool {
 	ok := true
 	if len(b.entries) > 0 {
 		err := p.write(b.ctx, b.writes, b.quota, b.blocks)
-		if errors.Is(err, errTxnTooBig) && len(b.entries) > 1 {
+		switch {
+		case errors.Is(err, errTxnTooBig) && len(b.entries) > 1:
 			// The estimate was off: split on op boundaries, each half alone.
 			ok = p.split(b.ctx, b.entries)
-		} else {
+		case errors.Is(err, errTxnTooBig):
+			ok = p.settle(b.entries, b.quota, b.blocks, fmt.Errorf("%w: %w", ErrOpTooBig, err))
+		default:
 			ok = p.settle(b.entries, b.quota, b.blocks, err)
 		}
 	}

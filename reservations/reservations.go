@@ -91,7 +91,7 @@ func (r *Reservations) newID() (ID, error) {
 	r.randM.Lock()
 	defer r.randM.Unlock()
 	if _, err := io.ReadFull(r.opts.Rand, id[:]); err != nil {
-		return id, fmt.Errorf("reservations: reading random id: %w", err)
+		return id, errorf(ErrUpdateFailed, err, "reading a random id")
 	}
 	return id, nil
 }
@@ -220,14 +220,25 @@ func reservationsOf(tx *repostore.Txn, aid AvailabilityID) ([]Reservation, error
 	return out, nil
 }
 
-// do runs op through the repo's pipeline; a commit failure is reported as
-// ErrUpdateFailed.
+// kinds are the error kinds every error of this package matches.
+var kinds = []error{ErrNotExists, ErrGetFailed, ErrSerialization, ErrUpdateFailed, ErrDeleteFailed,
+	ErrReserveFailed, ErrReleaseFailed, ErrBytesOutOfBounds, ErrUntilOutOfBounds, ErrCollateralOutOfBounds,
+	ErrHasReservations, ErrSlotReserved, ErrInvalid}
+
+// do runs op through the repo's pipeline. An error that is not one of this
+// package's kinds (a commit failure, a closed repo, the caller's context,
+// an op too big) is reported as ErrUpdateFailed wrapping its cause.
 func (r *Reservations) do(ctx context.Context, op repostore.Op) error {
 	err := r.repo.Do(ctx, op)
-	if err != nil && (errors.Is(err, repostore.ErrCommit) || errors.Is(err, repostore.ErrOpTooBig)) {
-		return errorf(ErrUpdateFailed, err, "commit")
+	if err == nil || errors.Is(err, errIDTaken) {
+		return err
 	}
-	return err
+	for _, k := range kinds {
+		if errors.Is(err, k) {
+			return err
+		}
+	}
+	return errorf(ErrUpdateFailed, err, "commit")
 }
 
 func untilNegative(until int64) error {
@@ -257,7 +268,11 @@ func (r *Reservations) CreateAvailability(ctx context.Context, a Availability) (
 			return Availability{}, err
 		}
 		err = r.createAvailability(ctx, a)
-		if !errors.Is(err, errIDTaken) || attempt >= 8 {
+		if !errors.Is(err, errIDTaken) {
+			break
+		}
+		if attempt >= 8 {
+			err = errorf(ErrUpdateFailed, err, "no fresh id after %d draws", attempt+1)
 			break
 		}
 	}
@@ -528,8 +543,11 @@ func (r *Reservations) CreateReservation(ctx context.Context, aid AvailabilityID
 	req market.RequestID, slotIndex uint64, collateralPerByte *uint256.Int, validUntil int64) (Reservation, error) {
 	for attempt := 0; ; attempt++ {
 		res, err := r.createReservation(ctx, aid, slotSize, req, slotIndex, collateralPerByte, validUntil)
-		if errors.Is(err, errIDTaken) && attempt < 8 {
-			continue // an injected, seeded source repeated an id: draw again
+		if errors.Is(err, errIDTaken) {
+			if attempt < 8 {
+				continue // an injected, seeded source repeated an id: draw again
+			}
+			err = errorf(ErrUpdateFailed, err, "no fresh id after %d draws", attempt+1)
 		}
 		return res, err
 	}

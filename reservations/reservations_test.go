@@ -1,6 +1,7 @@
 package reservations_test
 
 import (
+	"context"
 	"encoding/json"
 
 	"sync"
@@ -917,4 +918,20 @@ func TestEndReservationsIsolatesABadRecord(t *testing.T) {
 	require.Error(t, err)
 	assert.ErrorIs(t, err, reservations.ErrNotExists)
 	assert.Equal(t, 10, n, "every healthy reservation ended")
+}
+
+// Every error matches one of the package's kinds, whatever its cause.
+func TestErrorsMatchAKind(t *testing.T) {
+	e := newEnv(t, 1<<30)
+	a, cpb := e.helperAvailability(t)
+	r := e.reserve(t, a, 10, cpb)
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	_, err := e.res.EndReservation(cctx, a.ID, r.ID, nil)
+	assert.ErrorIs(t, err, reservations.ErrUpdateFailed)
+	assert.ErrorIs(t, err, context.Canceled, "the cause stays reachable")
+	require.NoError(t, e.repo.Close())
+	_, err = e.res.CreateReservation(ctx, a.ID, 10, [32]byte{9}, 0, cpb, 10)
+	assert.ErrorIs(t, err, reservations.ErrUpdateFailed)
+	assert.ErrorIs(t, err, repostore.ErrClosed)
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 
 	"github.com/holiman/uint256"
 
@@ -43,7 +42,6 @@ type Agent struct {
 	// when it is filled or cleaned up.
 	released  sync.Once
 	onRelease func() // frees the queue worker; nil for restored sales
-	logSeq    atomic.Uint64
 }
 
 // RequestID returns the sale's request.
@@ -257,6 +255,9 @@ func (a *Agent) cleanUp(reprocess bool, paid *uint256.Int) {
 			a.log().Error("ending the reservation", "reservationId", res.ID.String(), "err", err)
 		}
 	}
+	// Forgotten before the slot goes back to the queue, so that a worker
+	// taking it at once can start a new sale for it.
+	s.forget(a)
 	if reprocess && req != nil && a.item != nil {
 		it := *a.item
 		it.Seen = true
@@ -271,7 +272,6 @@ func (a *Agent) cleanUp(reprocess bool, paid *uint256.Int) {
 		// done context makes Stop cancel and return; Sales.Stop waits
 		// for every task.
 		_ = a.m.Stop(doneCtx)
-		s.forget(a)
 	})
 }
 

@@ -30,7 +30,7 @@ type LogEntry struct {
 
 // Key layout of the event log:
 //
-//	/meta/sales/log/<slotIdHex>/<time:016x><seq:08x>   LogEntry JSON
+//	/meta/sales/log/<slotIdHex>/<time:016x><seq:016x>   LogEntry JSON
 var logRoot = ds.NewKey("/meta/sales/log")
 
 func logPrefix(id market.SlotID) ds.Key { return logRoot.ChildString(id.Hex()) }
@@ -41,8 +41,10 @@ func (s *Sales) appendLog(a *Agent, e LogEntry) {
 	if err != nil {
 		return
 	}
-	seq := a.logSeq.Add(1)
-	k := logPrefix(a.SlotID()).ChildString(fmt.Sprintf("%016x%08x", uint64(e.Time), seq))
+	// The sequence is Sales', not the agent's: a slot sold again (or
+	// restored) at the same market time gets keys of its own, in order.
+	seq := s.logSeq.Add(1)
+	k := logPrefix(a.SlotID()).ChildString(fmt.Sprintf("%016x%016x", uint64(e.Time), seq))
 	repo := s.deps.Reservations.Repo()
 	// Written by a task of its own: the sale does not wait for the log's
 	// commit, which groups with the others. Sales.Stop waits for it.

@@ -8,6 +8,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hostsales/hostsales/market"
+	"github.com/hostsales/hostsales/market/simmarket"
+	"github.com/hostsales/hostsales/sales"
 )
 
 // A request whose every slot we take runs to the end: every slot is
@@ -40,5 +42,38 @@ func TestFullLifecycle(t *testing.T) {
 		assert.Contains(t, h.transitions, "SalePayout")
 		assert.Contains(t, h.transitions, "SaleFinished")
 		t.Log(h.transitions, h.clock.Now()-start)
+	})
+}
+
+// A transient market failure while the market holds our collateral (the
+// payout's FreeSlot) is retried: the sale still ends with all of it back
+// (the review found it ending in SaleErrored with nothing back).
+func TestPayoutRetriesATransientFailure(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, nil, nil)
+		defer h.stop()
+		h.availability(10_000)
+		require.NoError(t, h.m.InjectFault(simmarket.Fault{Method: "FreeSlot", Caller: me, Nth: 1}))
+		id := h.request(1, 1000)
+		h.run(func() bool { return h.requestState(id) == market.RequestStateFinished && len(h.s.Agents()) == 0 })
+		assert.NotContains(t, h.transitions, "SaleErrored")
+		h.checkAllBack()
+	})
+}
+
+// A start-up that fails stops what it started and does not pretend to run.
+func TestStartFailureLeavesNothingRunning(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, nil, nil)
+		h.stop()
+		require.NoError(t, h.m.InjectFault(simmarket.Fault{Method: "MySlots", Caller: me, Nth: 1}))
+		h.openRepo()
+		defer func() { require.NoError(t, h.repo.Close()) }()
+		s, err := sales.New(sales.Deps{Market: h.m.As(me), Clock: h.clock, Reservations: h.res}, &h.opts)
+		require.NoError(t, err)
+		require.Error(t, s.Start(h.ctx))
+		assert.ErrorIs(t, s.Start(h.ctx), sales.ErrNotRunning, "a retry says so instead of doing nothing")
+		assert.False(t, s.Queue().Stats().Running)
+		require.NoError(t, s.Stop(h.ctx))
 	})
 }

@@ -68,7 +68,13 @@ func (s *Sales) endLeftovers(ctx context.Context, listed bool, leftover func(res
 		}
 		var paid *uint256.Int
 		if r.Filled { // only then does the slot's fate decide the collateral
-			paid = s.paidBack(ctx, market.SlotIDFor(r.RequestID, r.SlotIndex))
+			var err error
+			if paid, err = s.paidBack(ctx, market.SlotIDFor(r.RequestID, r.SlotIndex)); err != nil {
+				// Unknown what the market paid: keep it for the next pass
+				// rather than return nothing for good.
+				s.opts.Logger.Warn("leftover kept for later: reading its slot", "reservationId", r.ID.String(), "err", err)
+				return nil
+			}
 		}
 		e := reservations.EndRequest{AvailabilityID: r.AvailabilityID, ReservationID: r.ID,
 			ReturnedCollateral: dueForLeftover(r, paid)}
@@ -87,17 +93,21 @@ func (s *Sales) endLeftovers(ctx context.Context, listed bool, leftover func(res
 
 // paidBack is what the market paid back for a slot we filled and no
 // longer hold: its current collateral if it was paid out or cancelled and
-// freed (a forced release zeroes it), else nil (nothing).
-func (s *Sales) paidBack(ctx context.Context, id market.SlotID) *uint256.Int {
+// freed (a forced release zeroes it), else nil (nothing). A market error
+// is returned: the answer is unknown.
+func (s *Sales) paidBack(ctx context.Context, id market.SlotID) (*uint256.Int, error) {
 	st, err := s.deps.Market.SlotState(ctx, id)
-	if err != nil || (st != market.SlotStatePaid && st != market.SlotStateCancelled) {
-		return nil
+	if err != nil {
+		return nil, err
+	}
+	if st != market.SlotStatePaid && st != market.SlotStateCancelled {
+		return nil, nil
 	}
 	c, err := s.deps.Market.CurrentCollateral(ctx, id)
 	if err != nil {
-		return nil
+		return nil, err
 	}
-	return &c
+	return &c, nil
 }
 
 // Reconcile ends the reservations that have no live sale and whose slot

@@ -49,6 +49,7 @@ type Sales struct {
 	cancel context.CancelFunc
 	signer market.Address
 	randMu sync.Mutex // guards opts.Rand
+	logSeq atomic.Uint64
 
 	mu struct {
 		sync.Mutex
@@ -95,7 +96,9 @@ func (s *Sales) Queue() *SlotQueue { return s.queue }
 // Start restores the sales of the slots this host holds, ends leftover
 // reservations, starts the queue, subscribes to the market and starts the
 // periodic reconcile, in that order (SPEC §4.9, §5). It is idempotent; a
-// stopped Sales cannot start again. ctx bounds the start-up only.
+// stopped Sales cannot start again. ctx bounds the start-up only. If the
+// start-up fails, everything it started is stopped and the error returned;
+// later calls return ErrNotRunning.
 func (s *Sales) Start(ctx context.Context) error {
 	s.mu.Lock()
 	if s.mu.running {
@@ -106,16 +109,22 @@ func (s *Sales) Start(ctx context.Context) error {
 		s.mu.Unlock()
 		return ErrNotRunning
 	}
+	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	s.mu.running = true
 	s.mu.Unlock()
-	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	fail := func(err error) error {
+		// Nothing half-started stays running; this Sales cannot start
+		// again (build a new one).
+		_ = s.Stop(context.WithoutCancel(ctx))
+		return err
+	}
 	signer, err := s.deps.Market.GetSigner(ctx)
 	if err != nil {
-		return fmt.Errorf("sales: reading the signer: %w", err)
+		return fail(fmt.Errorf("sales: reading the signer: %w", err))
 	}
 	s.signer = signer
 	if err := s.restore(ctx); err != nil {
-		return err
+		return fail(err)
 	}
 	s.queue.start()
 	s.deps.Reservations.SetOnAvailabilitySaved(func(a reservations.Availability) {

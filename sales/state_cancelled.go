@@ -14,23 +14,28 @@ import (
 // slot is fine); then end the sale.
 func (a *Agent) runCancelled(ctx context.Context, _ stepT) stepT {
 	m := a.s.deps.Market
-	host, err := m.GetHost(ctx, a.key.req, a.key.slot)
-	if err != nil {
-		return orNone(ctx, err)
-	}
 	var paid *uint256.Int
-	if host == a.s.signer {
+	// Retried: if we host the slot, the market holds our collateral.
+	err := a.retry(ctx, func() error {
+		host, err := m.GetHost(ctx, a.key.req, a.key.slot)
+		if err != nil || host != a.s.signer {
+			return err
+		}
 		a.setFilled()
 		coll, err := m.CurrentCollateral(ctx, a.SlotID())
 		if err != nil {
-			return orNone(ctx, err)
+			return err
 		}
 		if err := m.FreeSlot(ctx, a.SlotID()); err != nil && !errors.Is(err, market.ErrSlotStateMismatch) {
-			return orNone(ctx, err)
+			return err
 		} else if err != nil {
 			a.log().Info("slot already free", "err", err)
 		}
 		paid = &coll
+		return nil
+	})
+	if err != nil {
+		return orNone(ctx, err)
 	}
 	a.clear()
 	a.cleanUp(false, paid)

@@ -31,7 +31,11 @@ func (a *Agent) runUnknown(ctx context.Context, _ stepT) stepT {
 	case market.SlotStatePaid:
 		// Paid out before the restart: what came back is the slot's
 		// current collateral (unchanged by the payout).
-		return next(evFinish, step{paid: a.s.paidBack(ctx, a.SlotID())})
+		paid, err := a.s.paidBack(ctx, a.SlotID())
+		if err != nil {
+			return orNone(ctx, err)
+		}
+		return next(evFinish, step{paid: paid})
 	case market.SlotStateFailed:
 		return next(evFail, step{})
 	case market.SlotStateCancelled:
