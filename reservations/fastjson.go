@@ -118,9 +118,13 @@ func fastReservation(b []byte) (r Reservation, ok bool) {
 	r.SlotIndex = s.u64()
 	s.lit(`,"validUntil":`)
 	r.ValidUntil = s.i64()
-	if s.ok && bytes.Equal(s.b, []byte(`,"filled":true}`)) {
+	if s.ok && bytes.HasPrefix(s.b, []byte(`,"filled":true`)) {
 		r.Filled = true
-		return r, r.Size <= r.SlotSize
+		s.b = s.b[len(`,"filled":true`):]
+	}
+	if s.ok && bytes.HasPrefix(s.b, []byte(`,"blocks":`)) {
+		s.b = s.b[len(`,"blocks":`):]
+		r.Blocks = s.u64()
 	}
 	s.lit(`}`)
 	return r, s.ok && len(s.b) == 0 && r.Size <= r.SlotSize

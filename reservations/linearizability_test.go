@@ -153,6 +153,7 @@ func linRun(r *reservations.Reservations, base reservations.Availability, in lin
 
 type linRes struct {
 	size, slotSize uint64
+	blocks         uint64
 	coll           uint256.Int
 	req            market.RequestID
 	validUntil     int64
@@ -212,7 +213,7 @@ func (s *linState) availability(base reservations.Availability) reservations.Ava
 func (s *linState) reservation(base reservations.Availability, id reservations.ID) reservations.Reservation {
 	r := s.res[id]
 	return reservations.Reservation{ID: id, AvailabilityID: base.ID, Size: r.size, SlotSize: r.slotSize,
-		Collateral: r.coll, RequestID: r.req, ValidUntil: r.validUntil}
+		Collateral: r.coll, RequestID: r.req, ValidUntil: r.validUntil, Blocks: r.blocks}
 }
 
 // fits reports whether delta more reserved bytes fit in the quota: the
@@ -350,7 +351,7 @@ func linStep(base reservations.Availability, wrong bool, s *linState, in linInpu
 		if !ok {
 			return out.err == "NotExists", s
 		}
-		var written uint64 // distinct non-empty blocks rid does not hold yet
+		var written, counted uint64 // distinct non-empty blocks rid does not hold yet
 		seen := map[int]bool{}
 		for _, b := range in.blocks {
 			if seen[b] || len(linBlockPool[b]) == 0 {
@@ -361,6 +362,7 @@ func linStep(base reservations.Availability, wrong bool, s *linState, in linInpu
 				continue
 			}
 			written += uint64(len(linBlockPool[b]))
+			counted++
 		}
 		if written > r.size {
 			return out.err == "BytesOutOfBounds", s
@@ -370,6 +372,7 @@ func linStep(base reservations.Availability, wrong bool, s *linState, in linInpu
 		}
 		n := s.clone()
 		r.size -= written
+		r.blocks += counted
 		n.res[in.rid] = r
 		for _, i := range in.blocks {
 			if len(linBlockPool[i]) == 0 {

@@ -662,7 +662,7 @@ func (m *propModel) apply(op *propOp, out *propOut) ([]reservations.Availability
 		}
 		// The bytes the call adds: distinct non-empty blocks k does not
 		// hold yet (each holder counts a block once).
-		var n uint64
+		var n, counted uint64
 		seen := map[int]bool{}
 		for _, b := range op.blocks {
 			if seen[b] || len(propBlockPool[b]) == 0 {
@@ -673,6 +673,7 @@ func (m *propModel) apply(op *propOp, out *propOut) ([]reservations.Availability
 				continue
 			}
 			n += uint64(len(propBlockPool[b]))
+			counted++
 		}
 		if n > r.Size {
 			return nil, propExpectErr(out.err, []error{reservations.ErrBytesOutOfBounds})
@@ -681,6 +682,7 @@ func (m *propModel) apply(op *propOp, out *propOut) ([]reservations.Availability
 			return nil, fmt.Errorf("unexpected error: %v", out.err)
 		}
 		r.Size -= n
+		r.Blocks += counted
 		if out.res != r {
 			return nil, fmt.Errorf("returned %s, want %s", propFmtRes([]reservations.Reservation{out.res}),
 				propFmtRes([]reservations.Reservation{r}))

@@ -67,6 +67,9 @@ type Reservation struct {
 	// Filled is set once the sale's fill succeeded: from then on the market
 	// holds the collateral, and what comes back is what the market pays.
 	Filled bool
+	// Blocks is how many blocks the reservation holds (StoreBlocks counts
+	// them), so that ending it knows whether one commit can drop them all.
+	Blocks uint64
 }
 
 // Written returns the bytes of the slot already written.
@@ -171,6 +174,10 @@ func (r *Reservation) appendJSON(b []byte, versioned bool) []byte {
 	if r.Filled {
 		b = append(b, `,"filled":true`...)
 	}
+	if r.Blocks > 0 {
+		b = append(b, `,"blocks":`...)
+		b = appendU64(b, r.Blocks)
+	}
 	return append(b, '}')
 }
 
@@ -185,6 +192,7 @@ type reservationWire struct {
 	SlotIndex      U64  `json:"slotIndex"`
 	ValidUntil     I64  `json:"validUntil"`
 	Filled         bool `json:"filled"`
+	Blocks         U64  `json:"blocks"`
 }
 
 // UnmarshalJSON reads the record leniently as SPEC §1.7 says. A missing
@@ -199,7 +207,7 @@ func (r *Reservation) UnmarshalJSON(b []byte) error {
 	}
 	*r = Reservation{ID: w.ID, AvailabilityID: w.AvailabilityID, Size: uint64(w.Size),
 		SlotSize: uint64(w.Size), Collateral: w.Collateral.Int, RequestID: market.RequestID(w.RequestID),
-		SlotIndex: uint64(w.SlotIndex), ValidUntil: int64(w.ValidUntil), Filled: w.Filled}
+		SlotIndex: uint64(w.SlotIndex), ValidUntil: int64(w.ValidUntil), Filled: w.Filled, Blocks: uint64(w.Blocks)}
 	if w.SlotSize != nil {
 		r.SlotSize = uint64(*w.SlotSize)
 	}

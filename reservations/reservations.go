@@ -740,43 +740,50 @@ func (r *Reservations) StoreBlocks(ctx context.Context, aid AvailabilityID, rid 
 			return err
 		}
 		tag := blockTag(aid, rid)
-		// The bytes this call adds: distinct non-empty blocks the
-		// reservation does not hold yet.
+		// Make room first: release what the distinct non-empty blocks of
+		// the call could add (at most what is left unwritten); each put
+		// then counts only a block the reservation did not hold yet, and
+		// what was not counted is reserved again.
 		seen := map[repostore.Hash]bool{}
+		var total uint64
+		for _, b := range blocks {
+			if h := repostore.HashOf(b); len(b) > 0 && !seen[h] {
+				seen[h] = true
+				total += uint64(len(b))
+			}
+		}
+		released := min(total, res.Size)
+		if err := tx.Release(released); err != nil {
+			return errorf(ErrReleaseFailed, err, "releasing %d bytes", released)
+		}
 		var n uint64
+		tooMany := false
 		for _, b := range blocks {
 			if len(b) == 0 {
 				continue // empty blocks are free and need no holder (SPEC §4.3)
 			}
-			h := repostore.HashOf(b)
-			if seen[h] {
-				continue
+			p, err := tx.PutBlock(b, expiry, tag)
+			if errors.Is(err, repostore.ErrQuotaExceeded) && n+uint64(len(b)) > res.Size {
+				tooMany = true // it could only fit in room the reservation does not have
+				break
 			}
-			seen[h] = true
-			info, err := tx.BlockInfo(h)
-			if err != nil && !errors.Is(err, repostore.ErrBlockNotFound) {
-				return errorf(ErrGetFailed, err, "reading block %s", h)
+			if err != nil {
+				return errorf(ErrUpdateFailed, err, "storing block")
 			}
-			if err == nil && slices.Contains(info.Tags, tag) {
-				continue
+			if p.Counted {
+				n += p.Size
+				res.Blocks++
 			}
-			n += uint64(len(b))
+			if tooMany = n > res.Size; tooMany {
+				break
+			}
 		}
-		if n > res.Size {
+		if tooMany {
 			return errorf(ErrBytesOutOfBounds, nil,
 				"trying to release an amount of bytes (%d) that is greater than the reserved size of the Reservation (%d)", n, res.Size)
 		}
-		// Release first, so the used counter has room for the blocks.
-		if err := tx.Release(n); err != nil {
-			return errorf(ErrReleaseFailed, err, "releasing %d bytes", n)
-		}
-		for _, b := range blocks {
-			if len(b) == 0 {
-				continue
-			}
-			if _, err := tx.PutBlock(b, expiry, tag); err != nil {
-				return errorf(ErrUpdateFailed, err, "storing block")
-			}
+		if err := tx.Reserve(released - n); err != nil {
+			return errorf(ErrReserveFailed, err, "reserving %d bytes again", released-n)
 		}
 		res.Size -= n
 		return putReservation(tx, &res)
@@ -862,7 +869,7 @@ func (r *Reservations) unwrite(ctx context.Context, aid AvailabilityID, rid Rese
 				return nil // what is left fits the final commit
 			}
 			more = true
-			freed, _, err := tx.DropTag(tag, blockChunk)
+			freed, dropped, err := tx.DropTag(tag, blockChunk)
 			if err != nil {
 				return errorf(ErrDeleteFailed, err, "dropping the reservation's blocks")
 			}
@@ -870,6 +877,7 @@ func (r *Reservations) unwrite(ctx context.Context, aid AvailabilityID, rid Rese
 				return errorf(ErrReserveFailed, err, "re-reserving %d bytes", freed)
 			}
 			res.Size = min(res.Size+freed, res.SlotSize)
+			res.Blocks -= min(res.Blocks, uint64(dropped))
 			return putReservation(tx, &res)
 		})
 		if err != nil || !more {
@@ -907,9 +915,21 @@ type Ended struct {
 // Reservation.Collateral if the fill never succeeded, what the market paid
 // back if it did, zero if the request failed.
 func (r *Reservations) EndReservation(ctx context.Context, aid AvailabilityID, rid ReservationID, returnedCollateral *uint256.Int) (Ended, error) {
-	if err := r.unwrite(ctx, aid, rid); err != nil {
-		return Ended{}, err
+	out, err := r.endReservation(ctx, aid, rid, returnedCollateral)
+	if errors.Is(err, errManyBlocks) {
+		// More blocks than one commit drops: give them back in parts first.
+		if err := r.unwrite(ctx, aid, rid); err != nil {
+			return Ended{}, err
+		}
+		out, err = r.endReservation(ctx, aid, rid, returnedCollateral)
 	}
+	return out, err
+}
+
+// errManyBlocks: the reservation holds more blocks than one commit drops.
+var errManyBlocks = errors.New("reservations: more blocks than one commit drops")
+
+func (r *Reservations) endReservation(ctx context.Context, aid AvailabilityID, rid ReservationID, returnedCollateral *uint256.Int) (Ended, error) {
 	var out Ended
 	var old Availability
 	err := r.do(ctx, func(tx *repostore.Txn) error {
@@ -960,6 +980,9 @@ func (r *Reservations) endIn(tx *repostore.Txn, aid AvailabilityID, rid Reservat
 	old := a
 	var freed uint64
 	if res.Written() > 0 { // only StoreBlocks tags blocks, and only non-empty ones
+		if res.Blocks > blockChunk {
+			return Ended{}, Availability{}, errManyBlocks
+		}
 		if freed, _, err = tx.DropTag(blockTag(aid, rid), 0); err != nil {
 			return Ended{}, Availability{}, errorf(ErrDeleteFailed, err, "dropping the reservation's blocks")
 		}
@@ -1038,7 +1061,7 @@ func (r *Reservations) EndReservations(ctx context.Context, reqs []EndRequest, p
 			// halve it, so that every other reservation still ends.
 			mid := len(chunk) / 2
 			chunks = append([][]EndRequest{chunk[:mid], chunk[mid:]}, chunks...)
-		case errors.Is(err, repostore.ErrOpTooBig) || errors.Is(err, ErrUpdateFailed):
+		case errors.Is(err, errManyBlocks) || errors.Is(err, repostore.ErrOpTooBig) || errors.Is(err, ErrUpdateFailed):
 			// One reservation holding many blocks: end it in parts.
 			e := chunk[0]
 			out, err := r.EndReservation(ctx, e.AvailabilityID, e.ReservationID, e.ReturnedCollateral)
