@@ -199,6 +199,17 @@ func del(tx *repostore.Txn, k ds.Key) error {
 	return nil
 }
 
+// reservationEntry decodes a listed entry that is a reservation record (a
+// key of reservation depth); ok is false for any other record.
+func reservationEntry(e dsq.Entry) (res Reservation, ok bool, err error) {
+	k := ds.RawKey(e.Key)
+	if len(k.Namespaces()) != reservationDepth {
+		return Reservation{}, false, nil
+	}
+	err = decodeAt(k, e.Value, &res)
+	return res, err == nil, err
+}
+
 // reservationsOf lists an availability's reservations as the op sees them.
 func reservationsOf(tx *repostore.Txn, aid AvailabilityID) ([]Reservation, error) {
 	entries, err := tx.Query(dsq.Query{Prefix: AvailabilityKey(aid).String()})
@@ -207,15 +218,13 @@ func reservationsOf(tx *repostore.Txn, aid AvailabilityID) ([]Reservation, error
 	}
 	out := make([]Reservation, 0, len(entries))
 	for _, e := range entries {
-		k := ds.RawKey(e.Key)
-		if len(k.Namespaces()) != reservationDepth {
-			continue
-		}
-		var res Reservation
-		if err := decodeAt(k, e.Value, &res); err != nil {
+		res, ok, err := reservationEntry(e)
+		if err != nil {
 			return nil, err
 		}
-		out = append(out, res)
+		if ok {
+			out = append(out, res)
+		}
 	}
 	return out, nil
 }
@@ -679,13 +688,12 @@ func (r *Reservations) Each(ctx context.Context, f func(Reservation) error) erro
 		if err != nil {
 			return errorf(ErrGetFailed, err, "listing reservations")
 		}
-		k := ds.RawKey(e.Key)
-		if len(k.Namespaces()) != reservationDepth {
-			continue
-		}
-		var res Reservation
-		if err := decodeAt(k, e.Value, &res); err != nil {
+		res, ok, err := reservationEntry(e)
+		if err != nil {
 			return err
+		}
+		if !ok {
+			continue
 		}
 		if err := f(res); err != nil {
 			return err
@@ -700,15 +708,13 @@ func (r *Reservations) list(ctx context.Context, prefix ds.Key) ([]Reservation, 
 		if err != nil {
 			return nil, errorf(ErrGetFailed, err, "listing %s", prefix)
 		}
-		k := ds.RawKey(e.Key)
-		if len(k.Namespaces()) != reservationDepth {
-			continue
-		}
-		var res Reservation
-		if err := decodeAt(k, e.Value, &res); err != nil {
+		res, ok, err := reservationEntry(e)
+		if err != nil {
 			return nil, err
 		}
-		out = append(out, res)
+		if ok {
+			out = append(out, res)
+		}
 	}
 	return out, nil
 }
