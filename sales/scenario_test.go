@@ -69,6 +69,9 @@ type scenario struct {
 	store   func(slot uint64) error // OnStore's result
 	prove   func() error            // OnProve's result
 	actions func(c *scenarioCtx)
+	// restartIn, if set, restarts the node (Sales stopped, repo closed and
+	// reopened, Sales started) the first time a sale is in that state.
+	restartIn statemachine.State
 }
 
 type scenarioCtx struct {
@@ -169,17 +172,30 @@ func runScenario(t *testing.T, sc scenario) string {
 	if sc.actions != nil {
 		sc.actions(c)
 	}
+	restarted := sc.restartIn == ""
 	for i := 0; ; i++ {
-		exec.RunReady()
+		require.Less(t, i, 1_000_000)
+		if exec.Step() {
+			if !restarted {
+				for _, a := range s.Agents() {
+					if a.State() == sc.restartIn {
+						restarted = true
+						c.restart()
+						break
+					}
+				}
+			}
+			continue
+		}
 		st, err := m.As(me).RequestState(ctx, id)
 		require.NoError(t, err)
 		if st.IsTerminal() && len(s.Agents()) == 0 {
 			logf("request " + st.String())
 			break
 		}
-		require.Less(t, i, 100_000)
 		require.True(t, clock.Step(), "stuck")
 	}
+	require.True(t, restarted, "the sale reached %s", sc.restartIn)
 	account()
 	require.NoError(t, s.Stop(ctx))
 	exec.RunReady()
@@ -212,9 +228,12 @@ func TestScenarios(t *testing.T) {
 		}},
 		{name: "download-error", slots: 1, store: func(uint64) error { return errDisk }},
 		{name: "proof-error", slots: 1, prove: func() error { return errProve }},
-		{name: "restart-while-proving", slots: 1, actions: func(c *scenarioCtx) {
-			c.clock.AfterFunc(start+600, func() { c.restart() })
-		}},
+	}
+	// Restart in the middle of each state: the sale resumes (a slot we
+	// filled is restored with its reservation) or ends with nothing leaked.
+	for _, st := range []statemachine.State{sales.StatePreparing, sales.StateSlotReserving, sales.StateDownloading,
+		sales.StateInitialProving, sales.StateFilling, sales.StateFilled, sales.StateProving, sales.StatePayout} {
+		scenarios = append(scenarios, scenario{name: "restart-in-" + string(st), slots: 1, restartIn: st})
 	}
 	for _, sc := range scenarios {
 		t.Run(sc.name, func(t *testing.T) {
