@@ -264,7 +264,8 @@ func (s *Store) Expiries(ctx context.Context, offset, limit int) ([]ExpiryEntry,
 }
 
 // DeleteExpired is the maintenance pass: it removes every block whose
-// expiry is at or before Now, in commits of at most perCommit blocks
+// expiry is at or before Now and that no tag holds (a held block stays
+// until its holders drop it), in commits of at most perCommit blocks
 // (0: 1024), and returns how many it removed and the bytes given back.
 func (s *Store) DeleteExpired(ctx context.Context, perCommit int) (int, uint64, error) {
 	if perCommit <= 0 {

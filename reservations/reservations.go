@@ -879,10 +879,11 @@ func (r *Reservations) unwrite(ctx context.Context, aid AvailabilityID, rid Rese
 			if err != nil {
 				return errorf(ErrDeleteFailed, err, "dropping the reservation's blocks")
 			}
-			if err := tx.Reserve(freed); err != nil {
-				return errorf(ErrReserveFailed, err, "re-reserving %d bytes", freed)
+			back := min(freed, res.Written()) // never more than was written
+			if err := tx.Reserve(back); err != nil {
+				return errorf(ErrReserveFailed, err, "re-reserving %d bytes", back)
 			}
-			res.Size = min(res.Size+freed, res.SlotSize)
+			res.Size += back
 			res.Blocks -= min(res.Blocks, uint64(dropped))
 			return putReservation(tx, &res)
 		})
@@ -1062,6 +1063,9 @@ func (r *Reservations) EndReservations(ctx context.Context, reqs []EndRequest, p
 		switch {
 		case err == nil:
 			ended += n
+		case ctx.Err() != nil || errors.Is(err, repostore.ErrClosed):
+			// Not about one record: nothing more will end.
+			return ended, errors.Join(append(errs, err)...)
 		case len(chunk) > 1:
 			// Too big for one transaction, or one record that cannot end:
 			// halve it, so that every other reservation still ends.

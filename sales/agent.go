@@ -82,6 +82,12 @@ func (a *Agent) setReservation(r *reservations.Reservation) {
 	a.mu.reservation = r
 }
 
+func (a *Agent) isFilled() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.mu.filled
+}
+
 func (a *Agent) setFilled() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -237,7 +243,12 @@ func (a *Agent) release() {
 // collateral due; a slot to reprocess goes back to the queue marked seen;
 // the agent is stopped and forgotten. paid is the collateral the market
 // paid back, nil when it paid none.
-func (a *Agent) cleanUp(reprocess bool, paid *uint256.Int) {
+func (a *Agent) cleanUp(reprocess bool, paid *uint256.Int) { a.end(reprocess, paid, false) }
+
+// end is cleanUp; with keep, the reservation is left for restore and
+// Reconcile to settle (the market holds its collateral and could not be
+// asked what it pays).
+func (a *Agent) end(reprocess bool, paid *uint256.Int, keep bool) {
 	a.mu.Lock()
 	if a.mu.cleaned {
 		a.mu.Unlock()
@@ -247,7 +258,10 @@ func (a *Agent) cleanUp(reprocess bool, paid *uint256.Int) {
 	res, filled, req := a.mu.reservation, a.mu.filled, a.mu.request
 	a.mu.Unlock()
 	s := a.s
-	if res != nil {
+	if res != nil && keep {
+		a.log().Warn("reservation kept for restore and reconcile", "reservationId", res.ID.String())
+	}
+	if res != nil && !keep {
 		due := dueCollateral(res, filled, paid)
 		// Detached: a stopping node still finishes the commit.
 		ctx := context.WithoutCancel(s.ctx)

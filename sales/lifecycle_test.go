@@ -1,6 +1,8 @@
 package sales_test
 
 import (
+	"context"
+	"errors"
 	"testing"
 	"testing/synctest"
 
@@ -75,5 +77,60 @@ func TestStartFailureLeavesNothingRunning(t *testing.T) {
 		assert.ErrorIs(t, s.Start(h.ctx), sales.ErrNotRunning, "a retry says so instead of doing nothing")
 		assert.False(t, s.Queue().Stats().Running)
 		require.NoError(t, s.Stop(h.ctx))
+	})
+}
+
+// flakyFree applies the first FreeSlot but reports it failed, as a lost
+// receipt would.
+type flakyFree struct {
+	market.Market
+	failed bool
+}
+
+func (m *flakyFree) FreeSlot(ctx context.Context, id market.SlotID) error {
+	err := m.Market.FreeSlot(ctx, id)
+	if err == nil && !m.failed {
+		m.failed = true
+		return errors.New("receipt lost")
+	}
+	return err
+}
+
+// A payout that went through although its call reported an error is
+// recognised (the slot is paid): the collateral comes back (found by the
+// second review: the retries met AlreadyPaid and gave up with nothing).
+func TestPayoutThatWentThroughDespiteAnError(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, nil, func(h *harness) {
+			h.wrap = func(m market.Market) market.Market { return &flakyFree{Market: m} }
+		})
+		defer h.stop()
+		h.availability(10_000)
+		id := h.request(1, 1000)
+		h.run(func() bool { return h.requestState(id) == market.RequestStateFinished && len(h.s.Agents()) == 0 })
+		assert.NotContains(t, h.transitions, "SaleErrored")
+		h.checkAllBack()
+	})
+}
+
+// When the payout keeps failing, the sale gives up but keeps its
+// reservation: the market still holds the collateral. The next start
+// restores the sale, which is paid out and returns everything.
+func TestPayoutGivesUpButKeepsTheReservation(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, nil, nil)
+		defer h.stop()
+		h.availability(10_000)
+		require.NoError(t, h.m.InjectFault(simmarket.Fault{Method: "FreeSlot", Caller: me, Probability: 1}))
+		id := h.request(1, 1000)
+		h.run(func() bool { return h.requestState(id) == market.RequestStateFinished && len(h.s.Agents()) == 0 })
+		assert.Contains(t, h.transitions, "SaleErrored")
+		all, err := h.res.Reservations(h.ctx)
+		require.NoError(t, err)
+		require.Len(t, all, 1, "kept for later")
+		h.m.ClearFaults()
+		h.restart()
+		h.run(func() bool { return len(h.s.Agents()) == 0 })
+		h.checkAllBack()
 	})
 }

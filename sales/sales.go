@@ -82,6 +82,10 @@ func New(deps Deps, opts *Options) (*Sales, error) {
 	}
 	s.mu.agents = map[slotKey]*Agent{}
 	s.mu.byReq = map[market.RequestID]map[uint64]*Agent{}
+	// Event log keys of this process start at a random point, so that
+	// lines written at the same market second before a restart are not
+	// overwritten (the order within one process is kept).
+	s.logSeq.Store(o.Rand.Uint64() >> 8)
 	if o.Registerer != nil {
 		if err := o.Registerer.Register(collector{s}); err != nil {
 			return nil, fmt.Errorf("sales: registering metrics: %w", err)
@@ -114,8 +118,8 @@ func (s *Sales) Start(ctx context.Context) error {
 	s.mu.Unlock()
 	fail := func(err error) error {
 		// Nothing half-started stays running; this Sales cannot start
-		// again (build a new one).
-		_ = s.Stop(context.WithoutCancel(ctx))
+		// again (build a new one). Bounded by ctx, as the start-up is.
+		_ = s.Stop(ctx)
 		return err
 	}
 	signer, err := s.deps.Market.GetSigner(ctx)
@@ -125,6 +129,9 @@ func (s *Sales) Start(ctx context.Context) error {
 	s.signer = signer
 	if err := s.restore(ctx); err != nil {
 		return fail(err)
+	}
+	if !s.running() { // stopped while restoring
+		return ErrNotRunning
 	}
 	s.queue.start()
 	s.deps.Reservations.SetOnAvailabilitySaved(func(a reservations.Availability) {

@@ -26,7 +26,7 @@ func (a *Agent) runCancelled(ctx context.Context, _ stepT) stepT {
 		if err != nil {
 			return err
 		}
-		if err := m.FreeSlot(ctx, a.SlotID()); err != nil && !errors.Is(err, market.ErrSlotStateMismatch) {
+		if err := a.freeSlot(ctx); err != nil && !errors.Is(err, market.ErrSlotStateMismatch) {
 			return err
 		} else if err != nil {
 			a.log().Info("slot already free", "err", err)
@@ -35,6 +35,9 @@ func (a *Agent) runCancelled(ctx context.Context, _ stepT) stepT {
 		return nil
 	})
 	if err != nil {
+		if a.isFilled() {
+			return keepFor(ctx, err)
+		}
 		return orNone(ctx, err)
 	}
 	a.clear()

@@ -9,6 +9,6 @@ func (a *Agent) runErrored(_ context.Context, entry stepT) stepT {
 	a.s.errCounts.add(errorKind(entry.Payload.err))
 	a.log().Warn("sale errored", "err", entry.Payload.err)
 	a.clear()
-	a.cleanUp(entry.Payload.reprocess, nil)
+	a.end(entry.Payload.reprocess, nil, entry.Payload.keep)
 	return none()
 }

@@ -3,6 +3,8 @@ package sales
 import (
 	"context"
 
+	"github.com/holiman/uint256"
+
 	"github.com/hostsales/hostsales/market"
 )
 
@@ -31,9 +33,12 @@ func (a *Agent) runUnknown(ctx context.Context, _ stepT) stepT {
 	case market.SlotStatePaid:
 		// Paid out before the restart: what came back is the slot's
 		// current collateral (unchanged by the payout).
-		paid, err := a.s.paidBack(ctx, a.SlotID())
-		if err != nil {
-			return orNone(ctx, err)
+		var paid *uint256.Int
+		if err := a.retry(ctx, func() (err error) {
+			paid, err = a.s.paidBack(ctx, a.SlotID())
+			return err
+		}); err != nil {
+			return keepFor(ctx, err)
 		}
 		return next(evFinish, step{paid: paid})
 	case market.SlotStateFailed:

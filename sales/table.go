@@ -103,6 +103,8 @@ type step struct {
 	// reason explains an Ignored (or another non-error transition) in the
 	// sale's event log.
 	reason string
+	// keep: Errored leaves the reservation for restore and Reconcile.
+	keep bool
 }
 
 type stepT = statemachine.Step[step]
