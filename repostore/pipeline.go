@@ -57,7 +57,7 @@ type batch struct {
 	p       *pipeline
 	ctx     context.Context
 	writes  map[string]write // merged writes of the entries, for reads
-	anc     ancestors        // their keys by ancestor, for Query
+	anc     ancestors        // their keys by ancestor, for Query; nil until an op queries
 	quota   Quota
 	blocks  int64
 	count   int64 // estimated entries for the datastore transaction
@@ -202,7 +202,7 @@ func (p *pipeline) close() {
 }
 
 func (p *pipeline) newBatch() *batch {
-	return &batch{p: p, ctx: context.Background(), writes: make(map[string]write), anc: ancestors{},
+	return &batch{p: p, ctx: context.Background(), writes: make(map[string]write),
 		quota: p.committed, blocks: p.blocks}
 }
 
@@ -227,7 +227,7 @@ func (p *pipeline) apply(b *batch, req *request) {
 	}
 	var t *Txn
 	for {
-		t = &Txn{b: b, writes: make(map[string]write), anc: ancestors{}, quota: b.quota}
+		t = &Txn{b: b, writes: make(map[string]write), quota: b.quota}
 		if err := runOp(req.op, t); err != nil {
 			if len(b.entries) == 0 {
 				finish(req, err) // it saw only committed state
@@ -269,14 +269,9 @@ func (p *pipeline) apply(b *batch, req *request) {
 		b.count++
 		b.size += estimate(k, w)
 	}
-	for p, keys := range t.anc {
-		set := b.anc[p]
-		if set == nil {
-			b.anc[p] = keys
-			continue
-		}
-		for k := range keys {
-			set[k] = struct{}{}
+	if b.anc != nil {
+		for k := range t.writes {
+			b.anc.add(k)
 		}
 	}
 	b.quota = t.quota

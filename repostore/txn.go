@@ -32,7 +32,7 @@ type write struct {
 type Txn struct {
 	b      *batch
 	writes map[string]write
-	anc    ancestors // the keys of writes, by ancestor, for Query
+	anc    ancestors // the keys of writes, by ancestor, for Query; built on first need
 	quota  Quota
 	blocks int64 // change of the block count
 	hooks  []func()
@@ -108,7 +108,9 @@ func (t *Txn) Put(key ds.Key, value []byte) error {
 	}
 	k := key.String()
 	t.writes[k] = write{val: value}
-	t.anc.add(k)
+	if t.anc != nil {
+		t.anc.add(k)
+	}
 	return nil
 }
 
@@ -119,7 +121,9 @@ func (t *Txn) Delete(key ds.Key) error {
 	}
 	k := key.String()
 	t.writes[k] = write{del: true}
-	t.anc.add(k)
+	if t.anc != nil {
+		t.anc.add(k)
+	}
 	return nil
 }
 
@@ -138,6 +142,12 @@ func (t *Txn) Query(q dsq.Query) ([]dsq.Entry, error) {
 			}
 		}
 	} else {
+		if t.b.anc == nil {
+			t.b.anc = indexAncestors(t.b.writes)
+		}
+		if t.anc == nil {
+			t.anc = indexAncestors(t.writes)
+		}
 		for _, a := range []ancestors{t.b.anc, t.anc} {
 			for k := range a[prefix] {
 				pending = append(pending, k)
@@ -200,8 +210,19 @@ func collect(ctx context.Context, d ds.Read, q dsq.Query) ([]dsq.Entry, error) {
 
 // ancestors indexes written keys by each of their ancestors (the root
 // excepted), so that a Query finds the pending writes under its prefix
-// without scanning every write of the batch.
+// without scanning every write of the batch. It is built the first time an
+// op of the batch queries, and kept up to date from then on; batches that
+// never query pay nothing for it.
 type ancestors map[string]map[string]struct{}
+
+// indexAncestors indexes the keys of writes.
+func indexAncestors(writes map[string]write) ancestors {
+	a := ancestors{}
+	for k := range writes {
+		a.add(k)
+	}
+	return a
+}
 
 func (a ancestors) add(k string) {
 	for i := len(k) - 1; i > 0; i-- {
