@@ -470,7 +470,10 @@ func (r *Reservations) AvailabilityExists(id AvailabilityID) bool {
 	return ok
 }
 
-// Availabilities returns every availability in key order.
+// Availabilities returns every availability in key order, from the
+// in-memory copy. That copy follows each commit a moment after the store
+// does, so a reader that also lists reservations while commits land may
+// see a reservation change just before its availability's.
 func (r *Reservations) Availabilities() []Availability {
 	r.idx.mu.RLock()
 	out := make([]Availability, 0, len(r.idx.byID))

@@ -195,6 +195,7 @@ func (h *harness) request(slots, slotSize uint64) market.RequestID {
 // block is stored.
 func (h *harness) checkAllBack() {
 	h.t.Helper()
+	synctest.Wait()
 	all, err := h.res.Reservations(h.ctx)
 	require.NoError(h.t, err)
 	assert.Empty(h.t, all, "no reservation outlives its sale")
@@ -205,9 +206,12 @@ func (h *harness) checkAllBack() {
 	assert.Equal(h.t, uint64(0), h.repo.Quota().Used, "no sale data left")
 }
 
-// checkInvariants asserts I1-I3 on committed state.
+// checkInvariants asserts I1-I3 on committed state, once every goroutine
+// of the bubble waits (the availabilities are read from the in-memory
+// index, which follows a commit a moment after the store does).
 func (h *harness) checkInvariants() {
 	h.t.Helper()
+	synctest.Wait()
 	all, err := h.res.Reservations(h.ctx)
 	require.NoError(h.t, err)
 	slot := map[reservations.AvailabilityID]uint64{}
