@@ -203,6 +203,15 @@ func newSpec(t *testing.T, cfg specCfg) *specH {
 	return sh
 }
 
+// fillReservations has three other hosts reserve the slot, so that its
+// reservation list is full and we cannot reserve it.
+func (sh *specH) fillReservations(id market.RequestID, slot uint64) {
+	sh.t.Helper()
+	for _, host := range []market.Address{other, specOther2, specOther3} {
+		require.NoError(sh.t, sh.m.As(host).ReserveSlot(sh.ctx, id, slot))
+	}
+}
+
 func (sh *specH) openRepo() {
 	h := sh.harness
 	repo, err := repostore.Open("", &repostore.Options{Datastore: h.ds, QuotaMaxBytes: 1 << 30, Now: h.clock.Now,
@@ -1298,9 +1307,7 @@ func TestSpecSales(t *testing.T) {
 		sh.avail(10_000)
 		busy, release := sh.busyWorker()
 		id := sh.submitNew(4, 1000)
-		for _, host := range []market.Address{other, specOther2, specOther3} {
-			require.NoError(t, sh.m.As(host).ReserveSlot(sh.ctx, id, 1))
-		}
+		sh.fillReservations(id, 1)
 		assert.Equal(t, []uint64{0, 2, 3}, specSlots(sh.queued(id)))
 		require.NoError(t, sh.m.TakeSlot(sh.ctx, other, id, 1)) // so that the request can start
 		release()
@@ -1815,11 +1822,11 @@ func TestSpecSales(t *testing.T) {
 		sh.restart()
 		assert.Empty(t, sh.s.Agents())
 		assert.Empty(t, sh.reservationsNow(), "the leftover is ended")
-		// BUG (see the report): a filled leftover whose slot reads Cancelled
-		// gets all its collateral back (restore.go endLeftovers /
-		// sales.go dueForLeftover), but a forced release forfeited it.
+		// Regression guard: a filled leftover whose slot reads Cancelled
+		// after a forced release gets back what the market pays (its
+		// current collateral, zeroed by the release), not what it reserved.
 		assert.Equal(t, "0", sh.remaining(a.ID),
-			"BUG: restore credited back the 1000 of collateral the market forfeited (slot reads Cancelled after the forced release)")
+			"restore must not credit back the 1000 of collateral the market forfeited (slot reads Cancelled after the forced release)")
 		sh.settle(1000, id)
 	})
 
@@ -1848,11 +1855,11 @@ func TestSpecSales(t *testing.T) {
 		sh.restart()
 		assert.Empty(t, sh.s.Agents())
 		assert.Empty(t, sh.reservationsNow(), "the leftover is ended")
-		// BUG (see the report): a filled leftover whose slot is Paid gets the
-		// reserved collateral back, not what the payout paid (the slot's
-		// current collateral, which a payout leaves readable).
+		// Regression guard: a filled leftover whose slot is Paid gets back
+		// what the payout paid (the slot's current collateral, which a
+		// payout leaves readable), not the reserved collateral.
 		assert.Equal(t, "800", sh.remaining(a.ID),
-			"BUG: restore credited back the reserved 1000 where the payout paid back 800 (slashed)")
+			"restore must credit back what the payout paid (800, slashed), not the reserved 1000")
 		sh.settle(200, id)
 	})
 

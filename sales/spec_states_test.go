@@ -511,9 +511,7 @@ func TestSpecStateIgnored(t *testing.T) {
 		defer release()
 		id := sh.submitNew(1, 1000)
 		sh.run(sh.in(id, 0, sPre))
-		for _, host := range []market.Address{other, specOther2, specOther3} {
-			require.NoError(t, sh.m.As(host).ReserveSlot(sh.ctx, id, 0))
-		}
+		sh.fillReservations(id, 0)
 		release()
 		sh.run(sh.gone(id, 0))
 		assert.Equal(t, specSeq{sPre, sRes, sIgn}, sh.seq(id, 0))
@@ -1080,9 +1078,7 @@ func TestSpecStateSlotReserving(t *testing.T) {
 		defer release()
 		id := sh.submitNew(1, 1000)
 		sh.run(sh.in(id, 0, sPre))
-		for _, host := range []market.Address{other, specOther2, specOther3} {
-			require.NoError(t, sh.m.As(host).ReserveSlot(sh.ctx, id, 0))
-		}
+		sh.fillReservations(id, 0)
 		release()
 		sh.run(sh.gone(id, 0))
 		assert.Equal(t, specSeq{sPre, sRes, sIgn}, sh.seq(id, 0))
@@ -1116,9 +1112,7 @@ func TestSpecStateSlotReserving(t *testing.T) {
 		defer release()
 		id := sh.submitNew(1, 1000)
 		sh.run(sh.in(id, 0, sRes))
-		for _, host := range []market.Address{other, specOther2, specOther3} {
-			require.NoError(t, sh.m.As(host).ReserveSlot(sh.ctx, id, 0))
-		}
+		sh.fillReservations(id, 0)
 		release()
 		sh.run(sh.gone(id, 0))
 		assert.Equal(t, specSeq{sPre, sRes, sIgn}, sh.seq(id, 0))
