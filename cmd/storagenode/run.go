@@ -9,14 +9,21 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
+	"net/http"
 	"os"
-	"strconv"
+	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/hashicorp/go-multierror"
 	"github.com/holiman/uint256"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/hostsales/hostsales/api"
 	"github.com/hostsales/hostsales/market"
 	"github.com/hostsales/hostsales/market/simmarket"
 	"github.com/hostsales/hostsales/repostore"
@@ -38,6 +45,8 @@ type config struct {
 	duration time.Duration // 0: until interrupted
 	interval time.Duration // real time between clock ticks
 	exitSold int           // stop after this many slots filled (0: never)
+	apiAddr  string        // where the REST API and /metrics listen ("" or "off": nowhere)
+	defAvail bool          // create a first availability when there is none
 }
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
@@ -56,6 +65,12 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.duration, "for", 0, "stop after this much real time (0: run until interrupted)")
 	fs.DurationVar(&c.interval, "tick", 100*time.Millisecond, "real time between clock ticks")
 	fs.IntVar(&c.exitSold, "exit-after-sales", 0, "stop once this many slots were filled (smoke tests; 0: never)")
+	apiAddr := os.Getenv("HOSTSALES_API_ADDR")
+	if apiAddr == "" {
+		apiAddr = "127.0.0.1:8080"
+	}
+	fs.StringVar(&c.apiAddr, "api-addr", apiAddr, "where the REST API and /metrics listen; off-loopback needs a bearer token (env HOSTSALES_API_ADDR; \"off\": no API)")
+	fs.BoolVar(&c.defAvail, "default-availability", true, "create an availability of 80% of the quota when there is none")
 	if err := fs.Parse(args); err != nil {
 		return nil, usageError{err}
 	}
@@ -81,33 +96,17 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 // proof period is 120 s, and a sale must get to run in each.
 const maxStep = 30
 
-// parseBytes reads a size with an optional unit: B, KB/MB/GB/TB (powers
-// of 1000) or KiB/MiB/GiB/TiB (powers of 1024).
+// parseBytes reads a size in human units (go-humanize): 20GiB, 500MB,
+// 1048576. Zero is refused.
 func parseBytes(s string) (uint64, error) {
-	s = strings.TrimSpace(s)
-	units := []struct {
-		suffix string
-		mult   uint64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
-		{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1}}
-	mult := uint64(1)
-	for _, u := range units {
-		if strings.HasSuffix(s, u.suffix) {
-			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
-			break
-		}
-	}
-	n, err := strconv.ParseUint(s, 10, 64)
+	n, err := humanize.ParseBytes(strings.TrimSpace(s))
 	if err != nil {
-		return 0, fmt.Errorf("%q is not a size", s)
+		return 0, fmt.Errorf("%q is not a size (try 20GiB, 500MB or a number of bytes)", s)
 	}
 	if n == 0 {
 		return 0, errors.New("must be larger than zero")
 	}
-	if n > ^uint64(0)/mult {
-		return 0, errors.New("too large")
-	}
-	return n * mult, nil
+	return n, nil
 }
 
 var (
@@ -156,7 +155,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	if err != nil {
 		return err
 	}
-	if len(res.Availabilities()) == 0 {
+	if c.defAvail && len(res.Availabilities()) == 0 {
 		size := c.quota / 10 * 8
 		a, err := res.CreateAvailability(ctx, reservations.Availability{TotalSize: size, Duration: 30 * 24 * 3600,
 			MinPricePerBytePerSecond: *uint256.NewInt(1), TotalCollateral: *uint256.NewInt(size * 20), Enabled: true})
@@ -165,6 +164,10 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		}
 		log.Info("created an availability", "availabilityId", a.ID.String(), "totalSize", a.TotalSize)
 	}
+
+	// Metrics: sales' collector plus the Go runtime's and the process's.
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	sold := make(chan struct{}, 1)
 	soldCount := 0
@@ -181,7 +184,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 				}
 			},
 		},
-		Logger: log,
+		Logger:     log,
+		Registerer: reg,
 		OnTransition: func(req market.RequestID, slot uint64, from, to statemachine.State, _ statemachine.Event) {
 			if to == sales.StateFinished || to == sales.StateErrored || to == sales.StateCancelled {
 				log.Info("sale ended", "requestId", req.String(), "slotIndex", slot, "state", to)
@@ -195,8 +199,15 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		return err
 	}
 	defer func() { err = multierror.Append(err, s.Stop(context.Background())).ErrorOrNil() }()
-	log.Info("storagenode running", "dataDir", c.dataDir, "quota", c.quota, "speed", c.speed,
+	log.Info("storagenode running", "dataDir", c.dataDir, "quota", c.quota, "speed", c.speed, "restoredSales", len(s.Agents()),
 		"hint", "the simulated market sends requests; press Ctrl-C to stop")
+	if c.apiAddr != "" && c.apiAddr != "off" {
+		stopAPI, err := serveAPI(c, log, s, res, repo, reg)
+		if err != nil {
+			return err
+		}
+		defer func() { err = multierror.Append(err, stopAPI()).ErrorOrNil() }()
+	}
 
 	// Clients submit a request every 30 market seconds.
 	rng := rand.New(rand.NewPCG(c.seed, 99))
@@ -248,6 +259,48 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 				"usedBytes", q.Used, "reservedBytes", q.Reserved, "availableBytes", q.Available())
 		}
 	}
+}
+
+// serveAPI starts the REST API and /metrics on c.apiAddr (a bearer token
+// from the data directory when the address is not loopback) and returns
+// the function that shuts it down, waiting for requests in flight.
+func serveAPI(c *config, log *slog.Logger, s *sales.Sales, res *reservations.Reservations, repo *repostore.Store,
+	reg *prometheus.Registry) (stop func() error, err error) {
+	cfg := api.Config{Sales: s, Reservations: res, Repo: repo, Logger: log,
+		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)})}
+	if api.NeedsToken(c.apiAddr) {
+		if cfg.Token, err = api.LoadOrCreateToken(c.dataDir); err != nil {
+			return nil, fmt.Errorf("the API token: %w", err)
+		}
+	}
+	h, err := api.NewHandler(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", c.apiAddr)
+	if err != nil {
+		return nil, fmt.Errorf("the REST API cannot listen on %s (--api-addr): %w", c.apiAddr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	url := "http://" + ln.Addr().String()
+	attrs := []any{"url", url + api.BasePath, "openapi", url + api.BasePath + "/openapi.yaml", "metrics", url + "/metrics",
+		"next", "go run ./cmd/salesctl --api " + url + " availability list"}
+	if cfg.Token != "" {
+		attrs = append(attrs, "token", filepath.Join(c.dataDir, api.TokenFile))
+	}
+	log.Info("API listening", attrs...)
+	return func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		err := srv.Shutdown(ctx)
+		if serr := <-done; !errors.Is(serr, http.ErrServerClosed) {
+			err = multierror.Append(err, serr).ErrorOrNil()
+		}
+		return err
+	}, nil
 }
 
 // fetchSlot stands in for the node's download: it makes the slot's blocks

@@ -11,12 +11,12 @@ import (
 )
 
 func TestParseBytes(t *testing.T) {
-	for in, want := range map[string]uint64{"1": 1, "20GiB": 20 << 30, "500MB": 500e6, "4 KiB": 4096, "7B": 7} {
+	for in, want := range map[string]uint64{"1": 1, "20GiB": 20 << 30, "500MB": 500e6, "4 KiB": 4096, "7B": 7, "1.5GiB": 3 << 29} {
 		got, err := parseBytes(in)
 		require.NoError(t, err, in)
 		assert.Equal(t, want, got, in)
 	}
-	for _, bad := range []string{"", "-1", "0", "1.5GiB", "abc", "99999999999999999999TiB"} {
+	for _, bad := range []string{"", "-1", "0", "abc", "99999999999999999999TiB"} {
 		_, err := parseBytes(bad)
 		assert.Error(t, err, bad)
 	}
@@ -42,7 +42,7 @@ func TestRunSellsAndStops(t *testing.T) {
 	var out bytes.Buffer
 	// --for is only a safety net; the run ends at its first sale.
 	args := []string{"--data-dir", dir, "--quota", "64MiB", "--speed", "5000", "--tick", "5ms", "--for", "5m",
-		"--exit-after-sales", "1"}
+		"--exit-after-sales", "1", "--api-addr", "127.0.0.1:0"}
 	require.NoError(t, Run(context.Background(), args, &out, &out))
 	log := out.String()
 	assert.Contains(t, log, "storagenode running")
