@@ -446,8 +446,9 @@ func linStep(base reservations.Availability, wrong bool, s *linState, in linInpu
 				held.Add(&held, &r.coll)
 			}
 			n.totalColl.SetUint64(*in.totalCollateral)
-			n.remaining.Clear()
-			if !held.Gt(&n.totalColl) {
+			if held.Gt(&n.totalColl) {
+				want = append(want, "CollateralOutOfBounds")
+			} else {
 				n.remaining.Sub(&n.totalColl, &held)
 			}
 		}

@@ -558,9 +558,10 @@ func (m *propModel) apply(op *propOp, out *propOut) ([]reservations.Availability
 			for _, r := range live {
 				held.Add(&held, &r.Collateral)
 			}
-			a.TotalCollateral = *p.TotalCollateral
-			a.TotalRemainingCollateral.Clear()
-			if !held.Gt(&a.TotalCollateral) {
+			if held.Gt(p.TotalCollateral) {
+				want = append(want, reservations.ErrCollateralOutOfBounds)
+			} else {
+				a.TotalCollateral = *p.TotalCollateral
 				a.TotalRemainingCollateral.Sub(&a.TotalCollateral, &held)
 			}
 		}

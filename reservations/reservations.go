@@ -330,7 +330,8 @@ type Patch struct {
 //     quota that cannot hold the growth fails with ErrReserveFailed.
 //   - TotalCollateral: TotalRemainingCollateral becomes the new total less
 //     the collateral of the live reservations (the reference resets it to
-//     the total, forgetting what is committed; see DESIGN.md I1).
+//     the total, forgetting what is committed; see DESIGN.md I1). A total
+//     below what live reservations hold fails with ErrCollateralOutOfBounds.
 //   - Until: negative, or earlier than a hosted slot's end, fails with
 //     ErrUntilOutOfBounds.
 //
@@ -387,11 +388,12 @@ func (r *Reservations) Update(ctx context.Context, id AvailabilityID, p Patch) (
 			for i := range live {
 				held.Add(&held, &live[i].Collateral)
 			}
-			a.TotalCollateral = *p.TotalCollateral
-			a.TotalRemainingCollateral.Clear()
-			if !held.Gt(p.TotalCollateral) {
-				a.TotalRemainingCollateral.Sub(p.TotalCollateral, &held)
+			if held.Gt(p.TotalCollateral) {
+				return errorf(ErrCollateralOutOfBounds, nil,
+					"New totalCollateral must be at least the collateral held by reservations, which is currently: %s", held.Dec())
 			}
+			a.TotalCollateral = *p.TotalCollateral
+			a.TotalRemainingCollateral.Sub(p.TotalCollateral, &held)
 		}
 		if p.Enabled != nil {
 			a.Enabled = *p.Enabled

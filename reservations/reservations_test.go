@@ -613,10 +613,13 @@ func TestUpdateTotalSizeAndCollateral(t *testing.T) {
 	_, err = e.res.Update(ctx, a.ID, reservations.Patch{TotalSize: ptr(uint64(1) << 31)})
 	assert.ErrorIs(t, err, reservations.ErrReserveFailed)
 
-	got, err = e.res.Update(ctx, a.ID, reservations.Patch{TotalCollateral: u(5)})
-	require.NoError(t, err)
 	require.True(t, r.Collateral.Gt(u(5)))
-	assert.True(t, got.TotalRemainingCollateral.IsZero(), "the live reservation holds more than the new budget")
+	_, err = e.res.Update(ctx, a.ID, reservations.Patch{TotalCollateral: u(5)})
+	assert.ErrorIs(t, err, reservations.ErrCollateralOutOfBounds, "the live reservation holds more than the new budget (I1c)")
+	assert.Contains(t, err.Error(), "which is currently: "+r.Collateral.Dec())
+	got, err = e.res.Update(ctx, a.ID, reservations.Patch{TotalCollateral: &r.Collateral})
+	require.NoError(t, err)
+	assert.True(t, got.TotalRemainingCollateral.IsZero(), "a budget of exactly what is held leaves nothing")
 	var total uint256.Int
 	total.AddUint64(&r.Collateral, 7)
 	got, err = e.res.Update(ctx, a.ID, reservations.Patch{TotalCollateral: &total})
