@@ -243,7 +243,7 @@ func TestCommitFailureFailsTheBatch(t *testing.T) {
 	assert.Equal(t, uint64(3), s.Quota().Reserved)
 	raw, err := m.Get(ctx, quotaKey)
 	require.NoError(t, err)
-	q, err := decodeQuota(raw, 1000)
+	q, _, err := decodeQuota(raw, 1000)
 	require.NoError(t, err)
 	assert.Equal(t, uint64(3), q.Reserved, "the stored record matches")
 }
@@ -362,7 +362,7 @@ func TestSplitOnTxnTooBigKeepsEveryOp(t *testing.T) {
 	assert.Equal(t, uint64(n), s.Quota().Reserved)
 	raw, err := s.Get(ctx, quotaKey)
 	require.NoError(t, err)
-	q, err := decodeQuota(raw, 1)
+	q, _, err := decodeQuota(raw, 1)
 	require.NoError(t, err)
 	assert.Equal(t, uint64(n), q.Reserved)
 }

@@ -75,26 +75,32 @@ const quotaRecordVersion = 1
 
 // quotaRecord is the stored form of the counters at /meta/quota/used. The
 // field names are the reference's ({"used":N,"reserved":M}); "v" is ours.
+// "max" is the maximum the store ran with when it wrote the record, so
+// that an offline check (salesctl fsck) knows the node's quota; it is
+// informational: Open's Options.QuotaMaxBytes is the maximum in force.
 type quotaRecord struct {
 	V        int    `json:"v"`
 	Used     uint64 `json:"used"`
 	Reserved uint64 `json:"reserved"`
+	Max      uint64 `json:"max,omitempty"`
 }
 
 func encodeQuota(q Quota) []byte {
-	b, _ := json.Marshal(quotaRecord{V: quotaRecordVersion, Used: q.Used, Reserved: q.Reserved})
+	b, _ := json.Marshal(quotaRecord{V: quotaRecordVersion, Used: q.Used, Reserved: q.Reserved, Max: q.Max})
 	return b
 }
 
-func decodeQuota(b []byte, max uint64) (Quota, error) {
+// decodeQuota returns the counters with max as their maximum, and the
+// maximum the record was written with (0 if it does not say).
+func decodeQuota(b []byte, max uint64) (Quota, uint64, error) {
 	var r quotaRecord
 	if err := json.Unmarshal(b, &r); err != nil {
-		return Quota{}, &CorruptError{Key: quotaKey.String(), Err: err}
+		return Quota{}, 0, &CorruptError{Key: quotaKey.String(), Err: err}
 	}
 	// A record written before versioning has v=0; it is the same shape.
 	if r.V > quotaRecordVersion {
-		return Quota{}, &CorruptError{Key: quotaKey.String(),
+		return Quota{}, 0, &CorruptError{Key: quotaKey.String(),
 			Err: fmt.Errorf("schema version %d is newer than this build understands (%d)", r.V, quotaRecordVersion)}
 	}
-	return Quota{Max: max, Used: r.Used, Reserved: r.Reserved}, nil
+	return Quota{Max: max, Used: r.Used, Reserved: r.Reserved}, r.Max, nil
 }

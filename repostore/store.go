@@ -29,6 +29,8 @@ type Store struct {
 	closed atomic.Bool
 	once   sync.Once
 	err    error
+
+	recordedMax uint64 // the quota record's max at Open
 }
 
 // Open opens (creating if needed) the repo at path. With Options.Datastore
@@ -93,7 +95,7 @@ func (s *Store) load() error {
 	raw, err := s.ds.Get(ctx, quotaKey)
 	switch {
 	case err == nil:
-		if q, err = decodeQuota(raw, s.opts.QuotaMaxBytes); err != nil {
+		if q, s.recordedMax, err = decodeQuota(raw, s.opts.QuotaMaxBytes); err != nil {
 			return err
 		}
 	case !errors.Is(err, ds.ErrNotFound):
@@ -116,6 +118,12 @@ func (s *Store) load() error {
 	}
 	return nil
 }
+
+// RecordedQuotaMax returns the quota maximum the store was last written
+// with, as found at Open (0 if the store never recorded one): what an
+// offline check compares the counters with when it does not know the
+// node's --quota.
+func (s *Store) RecordedQuotaMax() uint64 { return s.recordedMax }
 
 // Close drains the pipeline (every queued op is applied and answered)
 // and closes the datastore Open opened. It is

@@ -635,3 +635,19 @@ func TestCancelledBeforeSubmit(t *testing.T) {
 		assert.False(t, ran)
 	})
 }
+
+// The quota record says the maximum the store ran with, so that an
+// offline check of a stopped node knows its quota.
+func TestRecordedQuotaMax(t *testing.T) {
+	dir := t.TempDir()
+	s, err := repostore.Open(dir, &repostore.Options{QuotaMaxBytes: 5 << 20, NoSync: true})
+	require.NoError(t, err)
+	assert.Equal(t, uint64(0), s.RecordedQuotaMax(), "a new store has none")
+	require.NoError(t, s.Reserve(context.Background(), 10))
+	require.NoError(t, s.Close())
+	s, err = repostore.Open(dir, &repostore.Options{QuotaMaxBytes: 1 << 40, NoSync: true})
+	require.NoError(t, err)
+	assert.Equal(t, uint64(5<<20), s.RecordedQuotaMax())
+	assert.Equal(t, uint64(1<<40), s.Quota().Max, "the maximum in force is Open's")
+	require.NoError(t, s.Close())
+}

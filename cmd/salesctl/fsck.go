@@ -18,10 +18,6 @@ import (
 	"github.com/hostsales/hostsales/reservations"
 )
 
-// defaultFsckQuota is storagenode's default --quota: the repo does not
-// store its maximum, so fsck checks used+reserved against this unless told.
-const defaultFsckQuota = "1GiB"
-
 func (a *app) fsckCommand() *cobra.Command {
 	var repair bool
 	quota := sizeFlag{}
@@ -43,17 +39,20 @@ reported. It then checks again and exits 1 if problems remain.
 Without --repair the repo is opened read-only, unless the node crashed and
 badger must first replay its log (fsck says so).
 
-The repo does not record the node's quota: give the node's --quota (default
-` + defaultFsckQuota + `, storagenode's default; 0 skips that check).`,
+used+reserved is checked against --quota, or else against the quota the
+repo recorded when the node last wrote its counters (0 skips that check).`,
 		Example: `  salesctl fsck --data-dir ./hostsales-data
   salesctl fsck --data-dir /srv/hostsales --quota 20GiB --repair`,
 		Args: noArgs,
 	}
 	cmd.Flags().BoolVar(&repair, "repair", false, "fix what is safe to fix")
-	_ = quota.Set(defaultFsckQuota)
-	cmd.Flags().Var(&quota, "quota", "the node's quota, checked against used+reserved (0: no check)")
-	cmd.RunE = a.action(func(ctx context.Context, _ *cobra.Command, _ []string) error {
-		return a.fsck(ctx, repair, quota.v)
+	cmd.Flags().Var(&quota, "quota", "the node's quota, checked against used+reserved (default: the one the repo recorded; 0: no check)")
+	cmd.RunE = a.action(func(ctx context.Context, c *cobra.Command, _ []string) error {
+		q := int64(-1) // the repo's record
+		if c.Flags().Changed("quota") {
+			q = int64(min(quota.v, 1<<62))
+		}
+		return a.fsck(ctx, repair, q)
 	})
 	return cmd
 }
@@ -61,7 +60,9 @@ The repo does not record the node's quota: give the node's --quota (default
 // errNodeRunning: the node (or another fsck) holds the repo.
 var errNodeRunning = errors.New("the node is running")
 
-func (a *app) fsck(ctx context.Context, repair bool, quota uint64) (err error) {
+// fsck checks (and repairs) the repo in a.dataDir; quota < 0 means the
+// maximum the repo recorded.
+func (a *app) fsck(ctx context.Context, repair bool, quotaArg int64) (err error) {
 	dir := a.dataDir
 	if err := checkRepoDir(dir); err != nil {
 		return err
@@ -75,6 +76,10 @@ func (a *app) fsck(ctx context.Context, repair bool, quota uint64) (err error) {
 			err = multierror.Append(err, fmt.Errorf("closing the repo: %w", cerr)).ErrorOrNil()
 		}
 	}()
+	quota := uint64(max(quotaArg, 0))
+	if quotaArg < 0 {
+		quota = repo.RecordedQuotaMax()
+	}
 	rep, ferr := reservations.Fsck(ctx, repo, &reservations.FsckOptions{Repair: repair, QuotaMaxBytes: quota})
 	if rep == nil {
 		return fmt.Errorf("checking %s: %w", dir, ferr)

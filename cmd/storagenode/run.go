@@ -25,7 +25,6 @@ import (
 
 	"github.com/hostsales/hostsales/api"
 	"github.com/hostsales/hostsales/market"
-	"github.com/hostsales/hostsales/market/simmarket"
 	"github.com/hostsales/hostsales/repostore"
 	"github.com/hostsales/hostsales/reservations"
 	"github.com/hostsales/hostsales/sales"
@@ -109,12 +108,6 @@ func parseBytes(s string) (uint64, error) {
 	return n, nil
 }
 
-var (
-	host    = market.Address{0x40, 0x57}
-	clients = []market.Address{{0xc1}, {0xc2}, {0xc3}}
-	rivals  = []market.Address{{0x77, 1}, {0x77, 2}}
-)
-
 // Run is the whole node: parse, open, sell, stop. It returns when ctx ends
 // (or --for passes), after everything is stopped and the repo closed.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
@@ -131,20 +124,20 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	}
 	log := slog.New(h)
 
-	// The simulated market: clients and competing hosts on a virtual clock.
-	start := time.Now().Unix()
-	var comps []simmarket.Competitor
-	for _, r := range rivals {
-		comps = append(comps, simmarket.Competitor{Address: r, TakeProbability: 0.35, ReserveDelay: 10, FillDelay: 60})
-	}
-	m, err := simmarket.New(&simmarket.Options{Seed: c.seed, Start: start, Competitors: comps})
-	if err != nil {
+	// The simulated market: clients and competing hosts on a virtual clock,
+	// replayed from its journal in the data directory.
+	if err := os.MkdirAll(c.dataDir, 0o700); err != nil {
 		return err
 	}
-	for _, a := range append(append([]market.Address{host}, clients...), rivals...) {
-		m.Mint(a, *uint256.NewInt(1 << 60))
+	ch, err := openChain(c.dataDir, c.seed, time.Now().Unix())
+	if err != nil {
+		return fmt.Errorf("the simulated chain: %w", err)
 	}
-	clock := m.Clock()
+	defer func() { err = multierror.Append(err, ch.Close()).ErrorOrNil() }()
+	if ch.replays > 0 {
+		log.Info("replayed the simulated chain", "inputs", ch.replays, "seed", ch.seed, "marketTime", ch.clock.Now()-ch.start)
+	}
+	clock := ch.clock
 
 	repo, err := repostore.Open(c.dataDir, &repostore.Options{QuotaMaxBytes: c.quota, Logger: log, Now: clock.Now})
 	if err != nil {
@@ -171,7 +164,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 
 	sold := make(chan struct{}, 1)
 	soldCount := 0
-	s, err := sales.New(sales.Deps{Market: m.As(host), Clock: clock, Reservations: res}, &sales.Options{
+	s, err := sales.New(sales.Deps{Market: ch.Host(), Clock: clock, Reservations: res}, &sales.Options{
 		Callbacks: sales.Callbacks{
 			OnStore:        fetchSlot,
 			OnProve:        prove,
@@ -209,18 +202,19 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		defer func() { err = multierror.Append(err, stopAPI()).ErrorOrNil() }()
 	}
 
-	// Clients submit a request every 30 market seconds.
-	rng := rand.New(rand.NewPCG(c.seed, 99))
-	var submit func(at int64)
-	submit = func(at int64) {
-		cl := clients[rng.IntN(len(clients))]
-		req := m.RandomRequest(cl, simmarket.RequestGen{MaxSlotSize: 256 << 10, MaxDuration: 3 * 3600, MaxExpiry: 900})
-		if _, err := m.RequestStorage(context.Background(), cl, req); err != nil {
-			log.Warn("client request refused", "err", err)
+	// Clients submit a request every 30 market seconds, between ticks (so
+	// that every input of the chain is journaled in the order it applied).
+	rng := rand.New(rand.NewPCG(ch.seed, uint64(clock.Now())))
+	nextRequest := clock.Now() + 1
+	submit := func() {
+		for clock.Now() >= nextRequest {
+			if _, err := ch.Submit(rng.IntN(len(clients))); err != nil {
+				log.Warn("client request refused", "err", err)
+			}
+			nextRequest += 30
 		}
-		clock.AfterFunc(at+30, func() { submit(at + 30) })
 	}
-	clock.AfterFunc(start+1, func() { submit(start + 1) })
+	submit()
 
 	var until <-chan time.Time
 	if c.duration > 0 {
@@ -249,13 +243,14 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 				return nil
 			}
 		case <-tick.C:
-			if err := clock.Advance(uint64(step)); err != nil {
+			if err := ch.Advance(uint64(step)); err != nil {
 				return err
 			}
+			submit()
 		case <-status.C:
 			q := repo.Quota()
 			st := s.Queue().Stats()
-			log.Info("status", "marketTime", clock.Now()-start, "sales", len(s.Agents()), "queued", st.Len,
+			log.Info("status", "marketTime", clock.Now()-ch.start, "sales", len(s.Agents()), "queued", st.Len,
 				"usedBytes", q.Used, "reservedBytes", q.Reserved, "availableBytes", q.Available())
 		}
 	}
