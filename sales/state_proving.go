@@ -2,6 +2,7 @@ package sales
 
 import (
 	"context"
+	"errors"
 
 	"github.com/hostsales/hostsales/market"
 )
@@ -69,6 +70,11 @@ func (a *Agent) proveIfRequired(ctx context.Context, id market.SlotID) {
 		return
 	}
 	if err := m.SubmitProof(ctx, id, proof); err != nil {
+		if errors.Is(err, market.ErrProofAlreadySubmitted) {
+			// This period's proof is in (a restored sale proving again
+			// for the period it proved in before the restart).
+			return
+		}
 		a.logIf(ctx, "submitting the proof", err)
 		return
 	}
