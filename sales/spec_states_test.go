@@ -181,6 +181,22 @@ func TestSpecStateCancelled(t *testing.T) {
 		sh.settle(0, id) // returnedCollateral = currentCollateral = all of it
 	})
 
+	// hostsales: a slot filled at its request's expiry is never paid out
+	// (the contract refuses: StartNotBeforeExpiry), so the sale ends with
+	// the market keeping the collateral instead of holding its
+	// reservation (and its bytes) forever, as it did before (found by the
+	// simulation, steady seed 3).
+	specRun(t, "completes and counts the collateral kept when the market refuses a payout started at expiry", func(t *testing.T) {
+		sh := newSpec(t, specCfg{faults: []simmarket.Fault{
+			{Method: "FreeSlot", Caller: me, Nth: 1, Err: market.ErrStartNotBeforeExpiry}}})
+		defer sh.stop()
+		id, mine := specProvingAlone(sh)
+		sh.run(sh.gone(id, mine))
+		assert.Equal(t, specSeq{sPro, sCan}, specFrom(sh.last(id, mine), sPro), "completed, not errored")
+		assert.True(t, sh.logged("the market keeps the collateral of a slot filled at its request's expiry"))
+		sh.settle(1000, id)
+	})
+
 	// Reference: SPEC.md §8.5 testcancelled "completes the cancelled state
 	// when free slot error is raised and the collateral is not returned
 	// when a host is not hosting a slot". Another host filled our slot

@@ -26,10 +26,18 @@ func (a *Agent) runCancelled(ctx context.Context, _ stepT) stepT {
 		if err != nil {
 			return err
 		}
-		if err := a.freeSlot(ctx); err != nil && !errors.Is(err, market.ErrSlotStateMismatch) {
-			return err
-		} else if err != nil {
+		err = a.freeSlot(ctx)
+		switch {
+		case errors.Is(err, market.ErrStartNotBeforeExpiry):
+			// Filled at the expiry itself: the contract never pays this
+			// slot out, so its collateral is the market's for good.
+			a.log().Warn("the market keeps the collateral of a slot filled at its request's expiry", "err", err)
+			paid = new(uint256.Int)
+			return nil
+		case errors.Is(err, market.ErrSlotStateMismatch):
 			a.log().Info("slot already free", "err", err)
+		case err != nil:
+			return err
 		}
 		paid = &coll
 		return nil

@@ -10,6 +10,17 @@ import (
 // runFilling is SaleFilling: post the proof and the collateral.
 func (a *Agent) runFilling(ctx context.Context, entry stepT) stepT {
 	m := a.s.deps.Market
+	// A slot filled at the request's expiry counts for nothing and its
+	// collateral can never be freed (the contract's payout refuses a start
+	// that is not before expiry: Marketplace_StartNotBeforeExpiry), so a
+	// fill that late is not made.
+	expires, err := m.RequestExpiresAt(ctx, a.key.req)
+	if err != nil {
+		return orNone(ctx, err)
+	}
+	if a.s.deps.Clock.Now() >= expires {
+		return next(evIgnore, step{returnsCollateral: true, reason: "the request expires before a fill would count"})
+	}
 	coll, err := m.SlotCollateral(ctx, a.key.req, a.key.slot)
 	if err != nil {
 		return orNone(ctx, err)
