@@ -13,7 +13,13 @@ import (
 	"github.com/hostsales/hostsales/sim"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain runs the SIGKILL children of the scenario tests (the test
+// binary re-executed; see sim.MaybeRunChild), and checks for leaked
+// goroutines.
+func TestMain(m *testing.M) {
+	sim.MaybeRunChild()
+	goleak.VerifyTestMain(m)
+}
 
 // run starts tasks that log, spawn more tasks and wait on the clock, and
 // returns the order of what they did.
