@@ -26,10 +26,8 @@ func (r *runner) check(timeMoved bool) {
 		}
 		r.sum.InvariantChecks++
 		if (changed || timeMoved) && r.child == nil {
-			// Whether a reservation belongs to a live sale or a slot of
-			// the node changes with a commit, or with the market (which
-			// the node's own tasks change only through commits of theirs
-			// too); checked again at least whenever time moves.
+			// After a commit, and at least whenever time moves: a
+			// leftover is allowed for reconcile periods anyway.
 			n.checkOwnership(false)
 		}
 	}
@@ -48,8 +46,9 @@ func (r *runner) check(timeMoved bool) {
 // full collateral less what it paid back.
 func (r *runner) checkEnd() {
 	r.tracef("sim", "settled")
+	before := r.violation
 	r.check(true)
-	if r.violation != nil {
+	if r.violation != before {
 		return
 	}
 	for _, n := range r.nodes {

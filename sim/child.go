@@ -104,6 +104,11 @@ func (c *childRole) end() error {
 // returns the child's data directory, in which the crashed node's repo is
 // as the kill left it.
 func (r *runner) killChild(cp *crashPoint) (string, error) {
+	if os.Getenv(ChildEnv) != "" {
+		// This process was started as a child but did not stop in
+		// MaybeRunChild: starting children of its own could go on forever.
+		return "", fmt.Errorf("sim: SIGKILL child: this program runs as a child (%s is set) but does not call sim.MaybeRunChild first thing", ChildEnv)
+	}
 	dir := filepath.Join(r.dir, fmt.Sprintf("kill-%d", cp.sigkill))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("sim: SIGKILL child: %w", err)
@@ -161,6 +166,9 @@ func (r *runner) killChild(cp *crashPoint) (string, error) {
 		}
 	}
 	err = cmd.Wait()
+	if !killed && problem == "" {
+		problem = "it ended without reaching the crash (does " + argv[0] + " call sim.MaybeRunChild first thing?)"
+	}
 	if problem != "" {
 		return "", fmt.Errorf("sim: SIGKILL child for crash %d at step %d: %s\n%s", cp.sigkill, r.step, problem, stderr.String())
 	}

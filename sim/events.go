@@ -167,30 +167,25 @@ func (f *faultRT) act() {
 	var what string
 	switch kind {
 	case FaultCompetitorTake:
-		var cands []market.SlotID
-		var where []struct {
+		type free struct {
 			id  market.RequestID
 			idx uint64
 		}
+		var cands []free
 		for _, id := range r.liveOf(market.RequestStateNew) {
 			info, _ := r.m.RequestInfo(id)
 			for i := range info.Request.Ask.Slots {
-				sid := market.SlotIDFor(id, i)
-				if r.m.SlotInfo(sid).State == market.SlotStateFree {
-					cands = append(cands, sid)
-					where = append(where, struct {
-						id  market.RequestID
-						idx uint64
-					}{id, i})
+				if r.m.SlotInfo(market.SlotIDFor(id, i)).State == market.SlotStateFree {
+					cands = append(cands, free{id, i})
 				}
 			}
 		}
 		if len(cands) == 0 {
 			return
 		}
-		w := where[f.rng.IntN(len(where))]
-		what = fmt.Sprintf("%s/%d", short(w.id), w.idx)
-		err = r.m.TakeSlot(ctx, rogueAddr, w.id, w.idx)
+		c := cands[f.rng.IntN(len(cands))]
+		what = fmt.Sprintf("%s/%d", short(c.id), c.idx)
+		err = r.m.TakeSlot(ctx, rogueAddr, c.id, c.idx)
 	case FaultCancelRequest:
 		// Not a request a host filled a slot of this very second: its
 		// expiry would become its fill time, which the contract never

@@ -37,7 +37,6 @@ var (
 // crash left.
 type node struct {
 	r       *runner
-	idx     int
 	spec    NodeSpec
 	name    string
 	addr    market.Address
@@ -62,6 +61,7 @@ type node struct {
 	dirty       bool                // a commit was attempted since cached was read
 	cached      *reservations.State // the committed state, as of the last check
 	dropped     uint64              // queue drops of earlier incarnations
+	paused      bool                // the queue was paused after the last step
 	bypass      atomic.Bool         // the harness is reading: no faults, no counting
 }
 

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -110,6 +111,9 @@ type Summary struct {
 	// QueueDropped counts the items all queues dropped when full.
 	QueuePeak    int    `json:"queuePeak"`
 	QueueDropped uint64 `json:"queueDropped"`
+	// QueuePauses counts the times a queue paused (every queued slot
+	// seen, none taken: SPEC §3), as observed after each step.
+	QueuePauses uint64 `json:"queuePauses"`
 	// InvariantChecks counts the per-node checks of I1-I4 made.
 	InvariantChecks uint64 `json:"invariantChecks"`
 	// FaultsInjected counts the faults that struck, by kind.
@@ -159,29 +163,50 @@ func (v *Violation) Error() string {
 
 // Run runs sc with cfg and returns what happened. It drives everything
 // from the calling goroutine: the seeded Executor runs one task at a time
-// and market time moves only when no task is ready.
+// and market time moves only when no task is ready. ctx bounds the run
+// (an ended ctx stops it with an error); every task is stopped and waited
+// for, and every repo closed, before Run returns.
 //
 // A step is one unit of the driver's work: one executor step (a task runs
 // until it ends or waits on the clock), or, when no task is ready, one
 // move of the clock to its next deadline (which runs the market's actors,
-// clients' requests and timed events, and delivers their events). Before a
-// step the harness applies what is due at it (scheduled and random faults,
-// operator actions, crash decisions); after it, it restarts crashed nodes
-// and checks, on every node, I1-I3 and the first half of I4
-// (reservations.State.Check on a Snapshot) and the second half of I4,
-// plus simmarket's own invariants. I5 is checked once the run has drained.
+// the clients' requests and the timed events, and delivers their events).
+// Before a step the harness applies what is due at it (scheduled and
+// random faults, operator actions, crash decisions, BreakAccountingAt);
+// after it, it restarts the nodes that crashed in it and checks:
 //
-// The second half of I4 (every reservation belongs to a live sale or to a
-// slot the market says is the node's) does not hold at every moment when
-// faults strike: a sale whose cleanup commit failed, or whose market calls
-// kept failing, leaves its reservation for the periodic reconcile. So it
-// is checked strictly right after each (re)start that no fault disturbed,
-// and at every step on a node no fault has disturbed for two reconcile
-// periods plus a proof period; a leftover then is a violation.
+//   - on every node that is up, I1-I3 and the first half of I4
+//     (reservations.State.Check on a Snapshot, re-read whenever a commit
+//     may have changed the committed state), after every step;
+//   - the second half of I4, that every reservation belongs to a live sale
+//     or to a slot the market says is the node's: strictly right after
+//     every (re)start that no fault disturbed, when the restore has just
+//     ended every other reservation; and after every step that committed
+//     or moved time, where a reservation that is neither is allowed for a
+//     while, because a sale whose cleanup commit failed, or whose
+//     collateral-guarding market calls kept failing, leaves its
+//     reservation for the periodic reconcile (DESIGN.md Decision 7). It is
+//     a violation once it has been such a leftover, with no fault or crash
+//     hitting its node, for two reconcile periods and a proof period (a
+//     reconcile must have run and ended it);
+//   - simmarket.CheckInvariants after every step that moved time, if the
+//     market changed (its cost grows with the market's history);
+//   - a crash restart: the reopened repo holds exactly what was committed
+//     before the crash ("durability").
 //
-// Run returns an error only for a harness failure (a bad scenario, a
-// repo that cannot open, a SIGKILL child that misbehaves, ctx ending); an
-// invariant violation is reported in Result.Violation.
+// When the active phase is over the run drains (no requests, faults or
+// crashes) until every request has ended and every node runs no sale,
+// holds no reservation and no slot at the market, and then checks I5:
+// every availability has freeSize == totalSize, no sale data is left,
+// and the collateral its availabilities are short (with those deleted) is
+// exactly what the market kept of the node's fills (their full collateral
+// less what the market paid back). A run that does not settle within
+// Scenario.Settle is an I5 violation.
+//
+// Run returns an error only for a harness failure (an invalid scenario,
+// a repo that cannot open, a SIGKILL child that misbehaves or replays
+// another run, ctx ending); an invariant violation is reported in
+// Result.Violation.
 func Run(ctx context.Context, sc *Scenario, cfg Config) (*Result, error) {
 	return run(ctx, sc, cfg, nil)
 }
@@ -300,23 +325,6 @@ func newRunner(ctx context.Context, sc *Scenario, cfg Config, child *childRole) 
 	}
 	r.trace = newTracer(cfg.Trace)
 	r.sum = Summary{Scenario: sc.Name, Seed: cfg.Seed, SalesByEndState: map[string]int{}, FaultsInjected: map[string]int{}}
-	// The directory for on-disk nodes and children.
-	needDir := cfg.Durable || len(sc.Crashes) > 0
-	for _, n := range sc.Nodes {
-		needDir = needDir || n.OnDisk
-	}
-	if needDir {
-		base := cfg.Dir
-		if child != nil {
-			r.dir = child.dir
-		} else {
-			d, err := os.MkdirTemp(base, "hostsales-sim-*")
-			if err != nil {
-				return nil, fmt.Errorf("sim: making the data directory: %w", err)
-			}
-			r.dir, r.ownDir = d, base == ""
-		}
-	}
 	cfgM := sc.marketConfig()
 	r.period = int64(cfgM.Proofs.Period)
 	mopts := &simmarket.Options{Config: &cfgM, Start: r.start, Seed: cfg.Seed, BlockTime: sc.Market.BlockTime,
@@ -351,8 +359,28 @@ func newRunner(ctx context.Context, sc *Scenario, cfg Config, child *childRole) 
 		r.names[addr] = fmt.Sprintf("client-%d", i+1)
 		m.Mint(addr, bigMint)
 	}
+	// The directory for on-disk nodes and SIGKILL children, made last:
+	// nothing after it fails.
+	needDir := cfg.Durable
+	for _, n := range sc.Nodes {
+		needDir = needDir || n.OnDisk
+	}
+	for _, c := range sc.Crashes {
+		needDir = needDir || c.Kind == CrashSigkill
+	}
+	if needDir {
+		if child != nil {
+			r.dir = child.dir
+		} else {
+			d, err := os.MkdirTemp(cfg.Dir, "hostsales-sim-*")
+			if err != nil {
+				return nil, fmt.Errorf("sim: making the data directory: %w", err)
+			}
+			r.dir, r.ownDir = d, cfg.Dir == ""
+		}
+	}
 	for i, spec := range sc.expandNodes() {
-		n := &node{r: r, idx: i, spec: spec, name: spec.Name, addr: market.Address{'N', byte(i >> 8), byte(i)},
+		n := &node{r: r, spec: spec, name: spec.Name, addr: market.Address{'N', byte(i >> 8), byte(i)},
 			lastDisturb: math.MinInt64 / 2,
 			leftovers:   map[reservations.ReservationID]int64{}}
 		n.onDisk = spec.OnDisk || cfg.Durable
@@ -553,7 +581,7 @@ func (r *runner) loop() error {
 				return nil
 			}
 			if now > r.drainEnd {
-				r.violate("I5", fmt.Sprintf("the run did not settle within %d s of the drain: %s", r.drainEnd-r.end, r.unsettled()))
+				r.violate("I5", fmt.Sprintf("the run did not settle in the %d s the drain may take: %s", r.drainEnd-r.end, r.unsettled()))
 				return nil
 			}
 		}
@@ -614,10 +642,16 @@ func (r *runner) enterDrain() error {
 	r.end = min(r.end, now)
 	settle := r.sc.Settle
 	if settle == 0 {
-		g := r.sc.Clients.Requests
-		longest := int64(max(g.Duration.Max, 24*3600)) + int64(max(g.MaxExpiry, 3600))
-		if g.Duration.Max > 0 {
-			longest = int64(g.Duration.Max) + int64(max(g.MaxExpiry, 1))
+		// The longest a request can last from now, plus time for the
+		// reconciles and proofs that settle the last sales.
+		var longest int64
+		if c := r.sc.Clients; c.Rate > 0 {
+			g := simmarket.RequestGen{MaxDuration: c.Requests.Duration.Max, MaxExpiry: c.Requests.MaxExpiry}
+			longest = int64(cmp.Or(g.MaxDuration, 24*3600)) + int64(cmp.Or(g.MaxExpiry, 3600))
+		}
+		for _, q := range r.sc.Clients.Scripted {
+			q = q.withDefaults()
+			longest = max(longest, int64(q.Duration+q.Expiry))
 		}
 		var rec int64 = 600
 		for _, n := range r.nodes {
@@ -681,7 +715,17 @@ func (r *runner) after(timeMoved bool) error {
 	r.check(timeMoved)
 	for _, n := range r.nodes {
 		if n.inc != nil && n.inc.s != nil {
-			r.sum.QueuePeak = max(r.sum.QueuePeak, n.inc.s.Queue().Stats().Len)
+			st := n.inc.s.Queue().Stats()
+			r.sum.QueuePeak = max(r.sum.QueuePeak, st.Len)
+			if st.Paused != n.paused {
+				n.paused = st.Paused
+				if st.Paused {
+					r.sum.QueuePauses++
+					r.tracef(n.name, "queue paused with %d slots", st.Len)
+				} else {
+					r.tracef(n.name, "queue resumed with %d slots", st.Len)
+				}
+			}
 		}
 	}
 	return nil

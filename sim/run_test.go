@@ -65,6 +65,7 @@ func TestDeterminism(t *testing.T) {
 // happens, and names the invariant it breaks (an availability whose
 // totalSize grew without a reservation: I2).
 func TestCheckerCatchesBrokenAccounting(t *testing.T) {
+	t.Parallel()
 	sc, err := sim.Builtin("steady")
 	require.NoError(t, err)
 	for _, at := range []uint64{1, 2, 150, 777} {
@@ -91,6 +92,7 @@ func TestCheckerCatchesBrokenAccounting(t *testing.T) {
 // Samples come every SampleEvery simulated seconds, one per node, with
 // each availability's free, reserved and used bytes.
 func TestSamples(t *testing.T) {
+	t.Parallel()
 	sc, err := sim.Builtin("operator")
 	require.NoError(t, err)
 	var progress []int64
@@ -161,4 +163,19 @@ func TestSeedSweep(t *testing.T) {
 		sc := *base
 		return withoutOpenBugs(&sc)
 	})
+}
+
+// A scenario bounded by steps alone ends its active phase at that step
+// and drains.
+func TestStepsBound(t *testing.T) {
+	t.Parallel()
+	sc, err := sim.Builtin("steady")
+	require.NoError(t, err)
+	sc.Duration, sc.Steps = 0, 400
+	var last [2]int64
+	res := runScenario(t, sc, sim.Config{Seed: 2, Progress: func(done, total int64) { last = [2]int64{done, total} }})
+	require.Nil(t, res.Violation)
+	assert.Greater(t, res.Summary.Steps, uint64(400), "the drain comes after")
+	assert.Equal(t, [2]int64{400, 400}, last)
+	assert.Positive(t, res.Summary.Requests)
 }

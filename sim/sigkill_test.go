@@ -27,6 +27,7 @@ import (
 // exactly what was committed before the kill (checked as "durability"),
 // and the run goes on to its end with I1-I5 holding.
 func TestSIGKILLKillPoints(t *testing.T) {
+	t.Parallel()
 	base, err := sim.Builtin("sigkill")
 	require.NoError(t, err)
 	const seeds, kills = 17, 3
@@ -83,4 +84,16 @@ func TestSIGKILLKillPoints(t *testing.T) {
 	t.Logf("%d kill points, %d of them inside a datastore operation", total, midOp)
 	assert.GreaterOrEqual(t, total, 50)
 	assert.Positive(t, midOp, "some kills interrupt an operation")
+}
+
+// A child command that does not run the child (it never calls
+// sim.MaybeRunChild) is a harness error that says so, not a hang.
+func TestSIGKILLChildMustRunTheChild(t *testing.T) {
+	t.Parallel()
+	sc, err := sim.Builtin("sigkill")
+	require.NoError(t, err)
+	sc.Crashes = []sim.CrashSpec{{Kind: sim.CrashSigkill, Node: "disk", When: sim.When{Steps: []uint64{20}}}}
+	_, err = sim.Run(context.Background(), sc, sim.Config{Seed: 1, ChildCommand: []string{"true"}})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "MaybeRunChild")
 }
