@@ -141,3 +141,13 @@ var contractErrors = []*ContractError{
 	ErrValidationTimedOut, ErrProofNotMissing, ErrProofNotRequired, ErrProofAlreadyMarkedMissing,
 	ErrInsufficientAllowance, ErrInsufficientBalance, ErrArithmetic,
 }
+
+// IsRevert reports whether err carries the contract's definite answer (a
+// ContractError or one of the SPEC kinds above), as opposed to a failure
+// to reach the market or to hear its answer. A revert is final for the
+// state it was given in; any other error may be retried.
+func IsRevert(err error) bool {
+	var ce *ContractError
+	var ke *kindError
+	return errors.As(err, &ce) || errors.As(err, &ke)
+}

@@ -185,13 +185,16 @@ func (a *Agent) unsubscribe() {
 	}
 }
 
+// watchExpiry is the expiry watcher. Its market calls are retried (with
+// backoff) until they answer: a watcher that gave up would leave a filled
+// sale of a cancelled request proving nothing until the end of time.
 func (a *Agent) watchExpiry(ctx context.Context) {
 	m, clock := a.s.deps.Market, a.s.deps.Clock
-	expiry, err := m.RequestExpiresAt(ctx, a.key.req)
-	if err != nil {
-		if ctx.Err() == nil {
-			a.log().Error("expiry watcher: reading the expiry", "err", err)
-		}
+	var expiry int64
+	if a.persist(ctx, "expiry watcher: reading the expiry", func() (err error) {
+		expiry, err = m.RequestExpiresAt(ctx, a.key.req)
+		return err
+	}) != nil {
 		return
 	}
 	for {
@@ -199,11 +202,11 @@ func (a *Agent) watchExpiry(ctx context.Context) {
 		if err := clock.WaitUntil(ctx, at); err != nil {
 			return
 		}
-		st, err := m.RequestState(ctx, a.key.req)
-		if err != nil {
-			if ctx.Err() == nil {
-				a.log().Error("expiry watcher: reading the request state", "err", err)
-			}
+		var st market.RequestState
+		if a.persist(ctx, "expiry watcher: reading the request state", func() (err error) {
+			st, err = m.RequestState(ctx, a.key.req)
+			return err
+		}) != nil {
 			return
 		}
 		switch st {

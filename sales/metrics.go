@@ -123,6 +123,8 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		"declined":              m.declined.Load(),
 		"restore_ended":         m.restoredEnded.Load(),
 		"reconcile_ended":       m.reconciledEnded.Load(),
+		"reconcile_restarted":   m.reconcileRestarted.Load(),
+		"call_retried":          m.retries.Load(),
 	} {
 		ch <- prometheus.MustNewConstMetric(descCounters, prometheus.CounterValue, float64(v), name)
 	}

@@ -69,7 +69,7 @@ func (s *Sales) endLeftovers(ctx context.Context, listed bool, leftover func(res
 		var paid *uint256.Int
 		if r.Filled { // only then does the slot's fate decide the collateral
 			var err error
-			if paid, err = s.paidBack(ctx, market.SlotIDFor(r.RequestID, r.SlotIndex)); err != nil {
+			if paid, err = s.paidBack(ctx, market.SlotIDFor(r.RequestID, r.SlotIndex), r.RequestID, r.SlotIndex); err != nil {
 				// Unknown what the market paid: keep it for the next pass
 				// rather than return nothing for good.
 				s.opts.Logger.Warn("leftover kept for later: reading its slot", "reservationId", r.ID.String(), "err", err)
@@ -92,27 +92,42 @@ func (s *Sales) endLeftovers(ctx context.Context, listed bool, leftover func(res
 }
 
 // paidBack is what the market paid back for a slot we filled and no
-// longer hold: its current collateral if it was paid out or cancelled and
-// freed (a forced release zeroes it), else nil (nothing). A market error
-// is returned: the answer is unknown.
-func (s *Sales) paidBack(ctx context.Context, id market.SlotID) (*uint256.Int, error) {
-	st, err := s.deps.Market.SlotState(ctx, id)
+// longer hold: its current collateral if it was paid out to us, or
+// cancelled and freed by us (a forced release zeroes it), else nil
+// (nothing). A slot another host holds now (freed from us and refilled)
+// paid us nothing: its collateral is that host's. A market error is
+// returned: the answer is unknown.
+func (s *Sales) paidBack(ctx context.Context, id market.SlotID, req market.RequestID, slot uint64) (*uint256.Int, error) {
+	m := s.deps.Market
+	st, err := m.SlotState(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	if st != market.SlotStatePaid && st != market.SlotStateCancelled {
 		return nil, nil
 	}
-	c, err := s.deps.Market.CurrentCollateral(ctx, id)
+	host, err := m.GetHost(ctx, req, slot)
+	if err != nil {
+		return nil, err
+	}
+	if host != s.signer {
+		return nil, nil
+	}
+	c, err := m.CurrentCollateral(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	return &c, nil
 }
 
-// Reconcile ends the reservations that have no live sale and whose slot
-// this host does not hold (DESIGN.md Decision 7), and returns how many it
-// ended. Start runs it every ReconcilePeriod market seconds.
+// Reconcile settles the reservations that have no live sale (DESIGN.md
+// Decision 7) and returns how many it ended: one whose slot this host no
+// longer holds is ended like a cleanup (bytes and the collateral due
+// back); one whose slot the market says is still ours (its sale ended
+// while the market would not answer, or its cleanup's commit failed) gets
+// its sale restarted in SaleUnknown, as restore does at start, so that
+// the slot is proven, paid out or freed. Start runs it every
+// ReconcilePeriod market seconds.
 func (s *Sales) Reconcile(ctx context.Context) (int, error) {
 	ids, err := s.deps.Market.MySlots(ctx)
 	if err != nil {
@@ -128,12 +143,57 @@ func (s *Sales) Reconcile(ctx context.Context) (int, error) {
 		live[k] = true
 	}
 	s.mu.Unlock()
+	var orphans []slotKey
 	n, err := s.endLeftovers(ctx, false, func(r reservations.Reservation) bool {
 		k := slotKey{req: r.RequestID, slot: r.SlotIndex}
-		return !live[k] && !mine[market.SlotIDFor(r.RequestID, r.SlotIndex)] && !s.hasAgent(k)
+		if live[k] || s.hasAgent(k) {
+			return false
+		}
+		if mine[market.SlotIDFor(r.RequestID, r.SlotIndex)] {
+			orphans = append(orphans, k)
+			return false
+		}
+		return true
 	})
 	s.metrics.reconciledEnded.Add(uint64(n))
-	return n, err
+	var errs *multierror.Error
+	errs = multierror.Append(errs, err)
+	for _, k := range orphans {
+		errs = multierror.Append(errs, s.restart(ctx, k))
+	}
+	return n, errs.ErrorOrNil()
+}
+
+// restart starts a sale in SaleUnknown for a slot of ours that has a
+// reservation and no live sale. The agent is registered before its
+// reservation is read, so a sale still ending (it forgets itself only
+// after its reservation's end is committed) is never doubled and a
+// reservation just ended is not revived.
+func (s *Sales) restart(ctx context.Context, k slotKey) error {
+	a, err := newAgent(s, k, nil, nil)
+	if err != nil {
+		return err
+	}
+	if !s.register(a) {
+		return nil
+	}
+	r, err := s.deps.Reservations.ReservationForSlot(ctx, k.req, k.slot)
+	if err != nil {
+		s.forget(a)
+		if errors.Is(err, reservations.ErrNotExists) {
+			return nil
+		}
+		return fmt.Errorf("sales: reconcile: reading the reservation of a slot still ours: %w", err)
+	}
+	a.setReservation(&r)
+	a.setFilled() // the market says we host it
+	if err := a.m.Start(s.ctx, StateUnknown); err != nil {
+		s.forget(a)
+		return err
+	}
+	s.metrics.reconcileRestarted.Add(1)
+	s.opts.Logger.Info("reconcile restarted the sale of a slot still ours", "requestId", k.req.String(), "slotIndex", k.slot)
+	return nil
 }
 
 func (s *Sales) hasAgent(k slotKey) bool {

@@ -27,6 +27,8 @@ type metrics struct {
 	restoredEnded        atomic.Uint64
 	reconciledEnded      atomic.Uint64
 	declined             atomic.Uint64
+	retries              atomic.Uint64 // failed calls a sale tried again
+	reconcileRestarted   atomic.Uint64 // sales Reconcile restarted for slots still ours
 }
 
 // Sales is the sales side of a storage host (SPEC §4.9): it turns the
@@ -50,6 +52,7 @@ type Sales struct {
 	signer market.Address
 	randMu sync.Mutex // guards opts.Rand
 	logSeq atomic.Uint64
+	period atomic.Pointer[market.Periodicity] // see periodicity
 
 	mu struct {
 		sync.Mutex

@@ -227,12 +227,18 @@ func TestSpecAgent(t *testing.T) {
 	})
 
 	// Item 10: the request failed before the expiry and Sales missed
-	// RequestFailed; the proving sale leaves a Failed slot alone (SPEC
-	// §4.3) and the watcher must not cancel it either. The sale ends at
-	// the next start (the slot is no longer ours).
+	// RequestFailed; the watcher must not cancel the sale. (hostsales'
+	// proving sale sees a Failed slot itself at its next look, see
+	// TestProvingSeesFailedRequest, so here the spy reports the slot Filled
+	// and ours, as before the failure freed it, until the watcher has read
+	// the state.) Once the spy tells the truth, the sale ends through
+	// SaleFailed.
 	specRun(t, "10 onCancelled is not called when request state is Failed", func(t *testing.T) {
 		sh, id := specWatcherScenario(t, 0, true, true)
 		defer sh.stop()
+		sid := market.SlotIDFor(id, 0)
+		sh.mk.lieSlot(sid, market.SlotStateFilled)
+		sh.mk.lieHost(sid, me)
 		require.NoError(t, sh.m.FailRequest(sh.ctx, id))
 		expiry := sh.info(id).ExpiresAt
 		sh.runTo(expiry + 200)
@@ -240,8 +246,9 @@ func TestSpecAgent(t *testing.T) {
 		require.Len(t, reads, 1)
 		assert.Equal(t, market.RequestStateFailed, reads[0].res)
 		assert.True(t, sh.in(id, 0, sales.StateProving)())
-		assert.NotContains(t, sh.seq(id, 0), sales.StateCancelled)
-		sh.restart()
+		sh.mk.truthSlot(sid)
+		sh.run(sh.gone(id, 0))
+		assert.Equal(t, specSeq{sPro, sFai, sErr}, specFrom(sh.seq(id, 0), sPro))
 		sh.settle(1000, id) // the market kept the collateral of the failed request
 	})
 
@@ -272,13 +279,16 @@ func TestSpecAgent(t *testing.T) {
 	specRun(t, "13 cancelled future is finished when request state is Failed", func(t *testing.T) {
 		sh, id := specWatcherScenario(t, 0, true, true)
 		defer sh.stop()
+		sid := market.SlotIDFor(id, 0)
+		sh.mk.lieSlot(sid, market.SlotStateFilled) // as in item 10
+		sh.mk.lieHost(sid, me)
 		require.NoError(t, sh.m.FailRequest(sh.ctx, id))
 		expiry := sh.info(id).ExpiresAt
 		sh.runTo(expiry + 1200)
 		reads := sh.watcherReads(id, expiry+1)
 		require.Len(t, reads, 1, "one read, then the watcher stopped")
 		assert.Equal(t, market.RequestStateFailed, reads[0].res)
-		sh.restart()
+		sh.mk.truthSlot(sid)
 		sh.settle(1000, id)
 	})
 

@@ -920,6 +920,7 @@ type specMarket struct {
 	expiryShift int64
 	reqState    map[market.RequestID]market.RequestState
 	slotState   map[market.SlotID]market.SlotState
+	hostOf      map[market.SlotID]market.Address
 	failedSubs  []func(market.RequestFailed)
 }
 
@@ -972,6 +973,25 @@ func (m *specMarket) lieSlot(id market.SlotID, st market.SlotState) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.slotState[id] = st
+}
+
+// lieHost makes GetHost report host for slot id.
+func (m *specMarket) lieHost(id market.SlotID, host market.Address) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.hostOf == nil {
+		m.hostOf = map[market.SlotID]market.Address{}
+	}
+	m.hostOf[id] = host
+}
+
+// truthSlot ends lieSlot and lieHost: SlotState and GetHost of id report
+// the market's again.
+func (m *specMarket) truthSlot(id market.SlotID) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.slotState, id)
+	delete(m.hostOf, id)
 }
 
 // callsOf returns the recorded calls of method for request id at or after
@@ -1047,8 +1067,19 @@ func (m *specMarket) GetRequestEnd(ctx context.Context, id market.RequestID) (in
 	return m.Market.GetRequestEnd(ctx, id)
 }
 
+func (m *specMarket) GetHost(ctx context.Context, id market.RequestID, slot uint64) (market.Address, error) {
+	host, err := m.Market.GetHost(ctx, id, slot)
+	m.mu.Lock()
+	if lie, ok := m.hostOf[market.SlotIDFor(id, slot)]; ok && err == nil {
+		host = lie
+	}
+	m.mu.Unlock()
+	return host, err
+}
+
 func (m *specMarket) SlotState(ctx context.Context, id market.SlotID) (market.SlotState, error) {
 	st, err := m.Market.SlotState(ctx, id)
+	m.note("SlotState", market.RequestID{}, id, err)
 	m.mu.Lock()
 	if lie, ok := m.slotState[id]; ok && err == nil {
 		st = lie

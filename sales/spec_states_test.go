@@ -1177,19 +1177,28 @@ func TestSpecStateUnknown(t *testing.T) {
 	})
 
 	// Reference: SPEC.md §8.5 testunknown "switches to error state when on
-	// chain state cannot be fetched". The restored sale ends its
-	// reservation: bytes back; the collateral stays with the market (the
-	// slot is still ours there).
-	specRun(t, "switches to error state when on chain state cannot be fetched", func(t *testing.T) {
+	// chain state cannot be fetched". hostsales: the market listed the
+	// slot as ours, so a failed look is tried again (the reference ends
+	// the sale and drops the data of a slot it still hosts, and is then
+	// slashed for it): the sale resumes and finishes, everything back.
+	specRun(t, "on chain state cannot be fetched: tried again, the sale resumes", func(t *testing.T) {
 		sh := newSpec(t, specCfg{})
 		defer sh.stop()
 		id := specRestoredProving(sh, 1)
 		require.NoError(t, sh.m.InjectFault(simmarket.Fault{Method: "SlotState", Caller: me, Nth: 1}))
+		restarted := sh.clock.Now()
 		sh.restart()
-		sh.run(sh.gone(id, 0))
-		assert.Equal(t, specSeq{sUnk, sErr}, sh.last(id, 0))
-		assert.ErrorIs(t, sh.erroredWith(id, 0), simmarket.ErrInjected)
-		sh.settle(1000, id)
+		sh.run(sh.in(id, 0, sPro))
+		assert.Equal(t, specSeq{sUnk, sFd, sPro}, sh.last(id, 0))
+		var looks int
+		for _, c := range sh.mk.slotCalls("SlotState", market.SlotIDFor(id, 0)) {
+			if c.at >= restarted {
+				looks++
+			}
+		}
+		assert.GreaterOrEqual(t, looks, 2, "the failed look was tried again")
+		sh.settle(0, id)
+		assert.Equal(t, specSeq{sUnk, sFd, sPro, sPay, sFin}, sh.last(id, 0))
 	})
 
 	// Reference: SPEC.md §8.5 testunknown "switches to error state when on

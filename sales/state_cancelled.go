@@ -36,6 +36,10 @@ func (a *Agent) runCancelled(ctx context.Context, _ stepT) stepT {
 			return nil
 		case errors.Is(err, market.ErrSlotStateMismatch):
 			a.log().Info("slot already free", "err", err)
+		case errors.Is(err, market.ErrInvalidSlotHost):
+			// No longer ours (freed since the look above): nothing back.
+			paid = new(uint256.Int)
+			return nil
 		case err != nil:
 			return err
 		}

@@ -26,17 +26,40 @@ func (a *Agent) runFilling(ctx context.Context, entry stepT) stepT {
 		return orNone(ctx, err)
 	}
 	err = m.FillSlot(ctx, a.key.req, a.key.slot, entry.Payload.proof, coll)
+	if err != nil && !market.IsRevert(err) && ctx.Err() == nil {
+		// The call failed, but the fill may have gone through (its answer
+		// lost on the way): ask who hosts the slot before deciding whose
+		// collateral it is.
+		var host market.Address
+		if perr := a.persist(ctx, "reading the slot's host after a failed fill", func() (err error) {
+			host, err = m.GetHost(ctx, a.key.req, a.key.slot)
+			return err
+		}); perr == nil && host == a.s.signer {
+			a.log().Warn("the fill went through although its call failed", "err", err)
+			err = nil
+		}
+	}
 	switch {
 	case err == nil:
 		a.setFilled()
 		if res, ok := a.Reservation(); ok {
-			// Recorded so that a restart knows the market holds the
-			// collateral (DESIGN.md Decision 6).
-			r, err := a.s.deps.Reservations.MarkFilled(context.WithoutCancel(ctx), res.AvailabilityID, res.ID)
-			if err != nil {
-				a.log().Error("recording the fill", "err", err)
-			} else {
-				a.setReservation(&r)
+			// Recorded so that restore and Reconcile know the market holds
+			// the collateral (DESIGN.md Decision 6): settling the
+			// reservation as never filled would return collateral the
+			// market may keep, so the record is persisted, not given up,
+			// even when an event (the request failed or was cancelled)
+			// moves the sale meanwhile: the next state starts once the
+			// record is in. Only Sales' stop ends the attempts; restore
+			// then finds the slot ours at the market, unless it was lost
+			// while the node was down (see DESIGN.md, "fill records").
+			if perr := a.persist(a.s.ctx, "recording the fill", func() error {
+				r, err := a.s.deps.Reservations.MarkFilled(context.WithoutCancel(ctx), res.AvailabilityID, res.ID)
+				if err == nil {
+					a.setReservation(&r)
+				}
+				return err
+			}); perr != nil && a.s.ctx.Err() == nil {
+				a.log().Error("recording the fill", "err", perr)
 			}
 		}
 		return next(evFilled, step{})

@@ -12,10 +12,13 @@ import (
 // runPayout is SalePayout: read the collateral before freeing the slot,
 // which pays out the reward and the collateral. The market holds our
 // collateral until this succeeds, so a failing call is retried (each
-// period, a few times) rather than ending the sale with nothing back.
+// period, a few times) rather than ending the sale with nothing back; a
+// sale that still cannot free its slot leaves its reservation to
+// Reconcile (keepFor).
 func (a *Agent) runPayout(ctx context.Context, _ stepT) stepT {
 	m := a.s.deps.Market
 	var coll *uint256.Int
+	lost := false
 	err := a.retry(ctx, func() error {
 		if coll == nil { // read before freeing; the payout does not change it
 			c, err := m.CurrentCollateral(ctx, a.SlotID())
@@ -24,58 +27,36 @@ func (a *Agent) runPayout(ctx context.Context, _ stepT) stepT {
 			}
 			coll = &c
 		}
-		return a.freeSlot(ctx)
+		err := a.freeSlot(ctx)
+		if errors.Is(err, market.ErrInvalidSlotHost) {
+			lost = true // not ours any more: freed, and maybe refilled
+			return nil
+		}
+		return err
 	})
-	if err != nil {
+	switch {
+	case err != nil:
 		return keepFor(ctx, err)
+	case lost:
+		return errored(ErrSlotFreed)
 	}
 	return next(evFinish, step{paid: coll})
 }
 
 // freeSlot frees the slot, counting as done a free that went through
-// although its call reported an error (the slot is paid already).
+// although its call reported an error (the slot is paid already, to us).
 func (a *Agent) freeSlot(ctx context.Context) error {
-	err := a.s.deps.Market.FreeSlot(ctx, a.SlotID())
+	m := a.s.deps.Market
+	err := m.FreeSlot(ctx, a.SlotID())
 	if err == nil || errors.Is(err, market.ErrAlreadyPaid) {
 		return nil
 	}
-	if st, serr := a.s.deps.Market.SlotState(ctx, a.SlotID()); serr == nil && st == market.SlotStatePaid {
-		return nil
+	if market.IsRevert(err) {
+		return err
 	}
-	return err
-}
-
-// keepFor ends a sale whose market calls kept failing while the market
-// holds its collateral: the reservation is left for restore and Reconcile,
-// which settle it with what the market paid, rather than ended with
-// nothing back.
-func keepFor(ctx context.Context, err error) stepT {
-	if ctx.Err() != nil {
-		return none()
-	}
-	return next(evError, step{err: err, keep: true})
-}
-
-// marketRetries is how many times a market call that guards collateral is
-// tried, a period apart, before the sale gives up.
-const marketRetries = 5
-
-// retry runs f until it succeeds, ctx ends, or it failed marketRetries
-// times, waiting a proof period between attempts; it returns f's last
-// error (or ctx's).
-func (a *Agent) retry(ctx context.Context, f func() error) error {
-	var err error
-	for attempt := 0; attempt < marketRetries; attempt++ {
-		if err = f(); err == nil || ctx.Err() != nil || attempt == marketRetries-1 {
-			return err
-		}
-		a.log().Warn("market call failed; retrying next period", "attempt", attempt+1, "err", err)
-		per, perr := a.s.deps.Market.Periodicity(ctx)
-		if perr != nil {
-			return err
-		}
-		if werr := a.untilNextPeriod(ctx, per); werr != nil {
-			return werr
+	if st, serr := m.SlotState(ctx, a.SlotID()); serr == nil && st == market.SlotStatePaid {
+		if host, herr := m.GetHost(ctx, a.key.req, a.key.slot); herr == nil && host == a.s.signer {
+			return nil
 		}
 	}
 	return err

@@ -7,31 +7,56 @@ import (
 	"github.com/hostsales/hostsales/market"
 )
 
-// runProving is SaleProving: once a period, prove the slot when the
-// market asks; move to payout when the request finished.
+// runProving is SaleProving: once a period, check the slot is still ours
+// and prove it when the market asks; move on when the request finished,
+// was cancelled or failed. A failed look at the slot is tried again (the
+// slot is still ours until the market says otherwise); a failed proof
+// waits for the next period (SPEC §4.3).
 func (a *Agent) runProving(ctx context.Context, _ stepT) stepT {
-	m := a.s.deps.Market
-	per, err := m.Periodicity(ctx)
-	if err != nil {
-		return orNone(ctx, err)
-	}
+	s, m := a.s, a.s.deps.Market
 	id := a.SlotID()
 	for {
-		st, err := m.SlotState(ctx, id)
-		if err != nil {
+		var st market.SlotState
+		var host market.Address
+		if err := a.persist(ctx, "reading the slot's state", func() (err error) {
+			if st, err = m.SlotState(ctx, id); err != nil {
+				return err
+			}
+			if st == market.SlotStateFilled || st == market.SlotStateFinished {
+				host, err = m.GetHost(ctx, a.key.req, a.key.slot)
+			}
+			return err
+		}); err != nil {
 			return orNone(ctx, err)
 		}
 		switch st {
-		case market.SlotStateFilled:
+		case market.SlotStateFilled, market.SlotStateFinished:
+			if host != s.signer {
+				// Freed (a forced release) and refilled by another host
+				// between two looks: its proofs and payout are not ours,
+				// and our collateral went with the release.
+				return errored(ErrSlotFreed)
+			}
+			if st == market.SlotStateFinished {
+				return next(evPayout, step{})
+			}
 			a.proveIfRequired(ctx, id)
-		case market.SlotStateCancelled, market.SlotStateFailed:
-			// The watcher or the failed event moves the sale.
+		case market.SlotStateCancelled:
+			// The expiry watcher says so too, unless its calls failed.
+			return next(EventCancelled, step{})
+		case market.SlotStateFailed:
+			return next(EventFailed, step{})
 		case market.SlotStateRepair:
 			return errored(ErrSlotFreed)
-		case market.SlotStateFinished:
-			return next(evPayout, step{})
 		default:
 			return errored(ErrSlotNotFilled)
+		}
+		per, err := s.periodicity(ctx)
+		if err != nil {
+			if a.backoff(ctx, 0) != nil {
+				return none()
+			}
+			continue
 		}
 		if err := a.untilNextPeriod(ctx, per); err != nil {
 			return none()

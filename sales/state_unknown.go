@@ -8,19 +8,27 @@ import (
 	"github.com/hostsales/hostsales/market"
 )
 
-// runUnknown is SaleUnknown, the entry point of sales restored at start:
-// resume according to the slot's state on chain.
+// runUnknown is SaleUnknown, the entry point of sales restored at start
+// (and by Reconcile): resume according to the slot's state on chain. The
+// slot was ours when the sale was restored, so a failed look is tried
+// again rather than ending the sale (the reference errors).
 func (a *Agent) runUnknown(ctx context.Context, _ stepT) stepT {
-	_, ok, err := a.retrieveRequest(ctx)
-	if err != nil {
+	var ok bool
+	if err := a.persist(ctx, "retrieving the request", func() (err error) {
+		_, ok, err = a.retrieveRequest(ctx)
+		return err
+	}); err != nil {
 		return orNone(ctx, err)
 	}
 	a.subscribe()
 	if !ok {
 		return errored(ErrRequestUnknown)
 	}
-	st, err := a.s.deps.Market.SlotState(ctx, a.SlotID())
-	if err != nil {
+	var st market.SlotState
+	if err := a.persist(ctx, "reading the slot's state", func() (err error) {
+		st, err = a.s.deps.Market.SlotState(ctx, a.SlotID())
+		return err
+	}); err != nil {
 		return orNone(ctx, err)
 	}
 	switch st {
@@ -35,7 +43,7 @@ func (a *Agent) runUnknown(ctx context.Context, _ stepT) stepT {
 		// current collateral (unchanged by the payout).
 		var paid *uint256.Int
 		if err := a.retry(ctx, func() (err error) {
-			paid, err = a.s.paidBack(ctx, a.SlotID())
+			paid, err = a.s.paidBack(ctx, a.SlotID(), a.key.req, a.key.slot)
 			return err
 		}); err != nil {
 			return keepFor(ctx, err)

@@ -81,6 +81,9 @@ type Result struct {
 	// Dir is the directory that holds the run's on-disk data, when
 	// Config.Dir was set ("" otherwise).
 	Dir string
+	// ActiveSteps is the number of steps before the drain began: the
+	// steps at which faults, crashes and operator actions can strike.
+	ActiveSteps uint64
 }
 
 // Summary sums a run up. Its JSON encoding (fixed field order, maps with
@@ -268,6 +271,8 @@ type runner struct {
 	clients []market.Address
 
 	step     uint64
+	// activeSteps is r.step when the drain began.
+	activeSteps uint64
 	phase    int
 	drainEnd int64
 	stopped  bool // at a violation with StopAtViolation
@@ -638,6 +643,7 @@ func (r *runner) advance() bool {
 // enterDrain ends the active phase: no more requests, faults or crashes.
 func (r *runner) enterDrain() error {
 	r.phase = phaseDrain
+	r.activeSteps = r.step
 	now := r.clock.Now()
 	r.end = min(r.end, now)
 	settle := r.sc.Settle
@@ -822,7 +828,8 @@ func (r *runner) result() *Result {
 			n.inc.finishSales("unfinished")
 		}
 	}
-	res := &Result{Summary: r.sum, Samples: r.samples, Violation: r.violation, TraceHash: r.trace.digest()}
+	res := &Result{Summary: r.sum, Samples: r.samples, Violation: r.violation, TraceHash: r.trace.digest(),
+		ActiveSteps: r.activeSteps}
 	if !r.ownDir {
 		res.Dir = r.dir
 	}
