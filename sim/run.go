@@ -270,13 +270,13 @@ type runner struct {
 	names   map[market.Address]string // every account, for traces
 	clients []market.Address
 
-	step     uint64
+	step uint64
 	// activeSteps is r.step when the drain began.
 	activeSteps uint64
-	phase    int
-	drainEnd int64
-	stopped  bool // at a violation with StopAtViolation
-	idle     bool // nothing was left to run in the active phase
+	phase       int
+	drainEnd    int64
+	stopped     bool // at a violation with StopAtViolation
+	idle        bool // nothing was left to run in the active phase
 
 	faults      []*faultRT
 	operator    []*operatorRT
