@@ -23,6 +23,15 @@ func (a *Agent) runFilled(ctx context.Context, _ stepT) stepT {
 		return errored(ErrHostMismatch)
 	}
 	a.setFilled()
+	if res, ok := a.Reservation(); ok && !res.Filled {
+		// A restored sale whose fill was not recorded before the restart
+		// (the node stopped between the fill and its record): the market
+		// says the slot is ours, so its collateral is the market's to pay
+		// back. Recorded as in SaleFilling, for the same reason.
+		if err := a.markFilled(res); err != nil && s.ctx.Err() == nil {
+			a.log().Error("recording the fill", "err", err)
+		}
+	}
 	req, _ := a.Request()
 	if a.item != nil {
 		// Only a sale from the queue is news; a restored one was reported

@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/hostsales/hostsales/market"
+	"github.com/hostsales/hostsales/reservations"
 )
 
 // runFilling is SaleFilling: post the proof and the collateral.
@@ -43,22 +44,7 @@ func (a *Agent) runFilling(ctx context.Context, entry stepT) stepT {
 	case err == nil:
 		a.setFilled()
 		if res, ok := a.Reservation(); ok {
-			// Recorded so that restore and Reconcile know the market holds
-			// the collateral (DESIGN.md Decision 6): settling the
-			// reservation as never filled would return collateral the
-			// market may keep, so the record is persisted, not given up,
-			// even when an event (the request failed or was cancelled)
-			// moves the sale meanwhile: the next state starts once the
-			// record is in. Only Sales' stop ends the attempts; restore
-			// then finds the slot ours at the market, unless it was lost
-			// while the node was down (see DESIGN.md, "fill records").
-			if perr := a.persist(a.s.ctx, "recording the fill", func() error {
-				r, err := a.s.deps.Reservations.MarkFilled(context.WithoutCancel(ctx), res.AvailabilityID, res.ID)
-				if err == nil {
-					a.setReservation(&r)
-				}
-				return err
-			}); perr != nil && a.s.ctx.Err() == nil {
+			if perr := a.markFilled(res); perr != nil && a.s.ctx.Err() == nil {
 				a.log().Error("recording the fill", "err", perr)
 			}
 		}
@@ -68,4 +54,23 @@ func (a *Agent) runFilling(ctx context.Context, entry stepT) stepT {
 	default:
 		return orNone(ctx, err)
 	}
+}
+
+// markFilled records that the market holds the reservation's collateral,
+// so that restore and Reconcile settle it with what the market pays back
+// (DESIGN.md Decision 6): settling it as never filled would return
+// collateral the market may keep. The record is persisted, not given up,
+// even when an event (the request failed or was cancelled) moves the sale
+// meanwhile: the next state starts once the record is in. Only Sales'
+// stop ends the attempts; restore then finds the slot ours at the market
+// (and SaleFilled records it), unless the slot was lost while the node
+// was down (see DESIGN.md, "fill records").
+func (a *Agent) markFilled(res reservations.Reservation) error {
+	return a.persist(a.s.ctx, "recording the fill", func() error {
+		r, err := a.s.deps.Reservations.MarkFilled(context.WithoutCancel(a.s.ctx), res.AvailabilityID, res.ID)
+		if err == nil {
+			a.setReservation(&r)
+		}
+		return err
+	})
 }
