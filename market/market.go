@@ -139,6 +139,19 @@ type Market interface {
 	SubscribeProofSubmitted(ctx context.Context, fn func(ProofSubmitted)) (Subscription, error)
 }
 
+// FillHistory is implemented by a Market that can tell, after the fact,
+// whether a host's fill of a slot landed: on a chain, from the request's
+// SlotFilled logs and the senders of their transactions. Sales asks it
+// when it settles a reservation whose fill was under way when the node
+// stopped and whose slot is no longer the node's (so GetHost cannot
+// tell): without it, such a fill is taken to have landed (nothing more
+// back than the market pays), the safe side for collateral.
+type FillHistory interface {
+	// FilledSince reports whether host filled slot id at or after market
+	// time since.
+	FilledSince(ctx context.Context, id SlotID, host Address, since int64) (bool, error)
+}
+
 // Subscription is the handle of one event subscription.
 type Subscription interface {
 	// Unsubscribe stops the subscription. After it returns no new call of the

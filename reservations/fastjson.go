@@ -122,6 +122,10 @@ func fastReservation(b []byte) (r Reservation, ok bool) {
 		r.Filled = true
 		s.b = s.b[len(`,"filled":true`):]
 	}
+	if s.ok && bytes.HasPrefix(s.b, []byte(`,"fillingSince":`)) {
+		s.b = s.b[len(`,"fillingSince":`):]
+		r.FillingSince = s.i64()
+	}
 	if s.ok && bytes.HasPrefix(s.b, []byte(`,"blocks":`)) {
 		s.b = s.b[len(`,"blocks":`):]
 		r.Blocks = s.u64()

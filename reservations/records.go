@@ -67,6 +67,11 @@ type Reservation struct {
 	// Filled is set once the sale's fill succeeded: from then on the market
 	// holds the collateral, and what comes back is what the market pays.
 	Filled bool
+	// FillingSince is the market time at which the sale's fill was
+	// attempted (0: not attempted, or Filled). A reservation settled with
+	// it set and Filled not asks the market whether that fill landed: the
+	// node may have stopped between the fill and its record.
+	FillingSince int64
 	// Blocks is how many blocks the reservation holds (StoreBlocks counts
 	// them), so that ending it knows whether one commit can drop them all.
 	Blocks uint64
@@ -174,6 +179,9 @@ func (r *Reservation) appendJSON(b []byte, versioned bool) []byte {
 	if r.Filled {
 		b = append(b, `,"filled":true`...)
 	}
+	if r.FillingSince != 0 {
+		b = fmt.Appendf(b, `,"fillingSince":%d`, r.FillingSince)
+	}
 	if r.Blocks > 0 {
 		b = append(b, `,"blocks":`...)
 		b = appendU64(b, r.Blocks)
@@ -192,6 +200,7 @@ type reservationWire struct {
 	SlotIndex      U64  `json:"slotIndex"`
 	ValidUntil     I64  `json:"validUntil"`
 	Filled         bool `json:"filled"`
+	FillingSince   I64  `json:"fillingSince"`
 	Blocks         U64  `json:"blocks"`
 }
 
@@ -207,7 +216,8 @@ func (r *Reservation) UnmarshalJSON(b []byte) error {
 	}
 	*r = Reservation{ID: w.ID, AvailabilityID: w.AvailabilityID, Size: uint64(w.Size),
 		SlotSize: uint64(w.Size), Collateral: w.Collateral.Int, RequestID: market.RequestID(w.RequestID),
-		SlotIndex: uint64(w.SlotIndex), ValidUntil: int64(w.ValidUntil), Filled: w.Filled, Blocks: uint64(w.Blocks)}
+		SlotIndex: uint64(w.SlotIndex), ValidUntil: int64(w.ValidUntil), Filled: w.Filled,
+		FillingSince: int64(w.FillingSince), Blocks: uint64(w.Blocks)}
 	if w.SlotSize != nil {
 		r.SlotSize = uint64(*w.SlotSize)
 	}

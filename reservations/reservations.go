@@ -818,7 +818,32 @@ func (r *Reservations) MarkFilled(ctx context.Context, aid AvailabilityID, rid R
 		if res.Filled {
 			return nil
 		}
-		res.Filled = true
+		res.Filled, res.FillingSince = true, 0
+		return putReservation(tx, &res)
+	})
+	return res, err
+}
+
+// MarkFilling records, in one commit, that the reservation's slot is
+// about to be filled, at market time at (> 0): from then until MarkFilled
+// (or the reservation's end) whether the market holds the collateral is
+// known only to the market, which a settlement of the reservation must
+// ask. A filled reservation is left as it is. It fails with ErrNotExists
+// for an unknown reservation and ErrInvalid for at <= 0.
+func (r *Reservations) MarkFilling(ctx context.Context, aid AvailabilityID, rid ReservationID, at int64) (Reservation, error) {
+	if at <= 0 {
+		return Reservation{}, fmt.Errorf("%w: fill time %d", ErrInvalid, at)
+	}
+	var res Reservation
+	err := r.do(ctx, func(tx *repostore.Txn) error {
+		var err error
+		if res, err = loadReservation(tx, aid, rid); err != nil {
+			return err
+		}
+		if res.Filled || res.FillingSince == at {
+			return nil
+		}
+		res.FillingSince = at
 		return putReservation(tx, &res)
 	})
 	return res, err

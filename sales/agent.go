@@ -299,9 +299,13 @@ var doneCtx = func() context.Context {
 	return ctx
 }()
 
-// dueCollateral is DESIGN.md Decision 6: everything the reservation took if
-// our fill never succeeded; what the market paid back if it did (nothing,
-// for a failed request).
+// dueCollateral is DESIGN.md Decision 6, for a sale's cleanup and for a
+// reservation that outlived its sale (restore, Reconcile) alike:
+// everything the reservation took if our fill never succeeded; if it did,
+// what the market paid back (paid: the slot's current collateral when it
+// was paid out, or cancelled and freed, to us; a forced release sets it
+// to 0), and nothing otherwise (the request failed, or the slot was
+// forfeited and freed for repair).
 func dueCollateral(res *reservations.Reservation, filled bool, paid *uint256.Int) *uint256.Int {
 	if !filled {
 		c := res.Collateral

@@ -67,7 +67,16 @@ func (s *Sales) endLeftovers(ctx context.Context, listed bool, leftover func(res
 			return nil
 		}
 		var paid *uint256.Int
-		if r.Filled { // only then does the slot's fate decide the collateral
+		filled := r.Filled
+		if !filled && r.FillingSince != 0 {
+			// The node stopped between a fill and its record: did it land?
+			var err error
+			if filled, err = s.fillLanded(ctx, slotKey{req: r.RequestID, slot: r.SlotIndex}, r.FillingSince, true); err != nil {
+				s.opts.Logger.Warn("leftover kept for later: asking whether its fill landed", "reservationId", r.ID.String(), "err", err)
+				return nil
+			}
+		}
+		if filled { // only then does the slot's fate decide the collateral
 			var err error
 			if paid, err = s.paidBack(ctx, market.SlotIDFor(r.RequestID, r.SlotIndex), r.RequestID, r.SlotIndex); err != nil {
 				// Unknown what the market paid: keep it for the next pass
@@ -77,7 +86,7 @@ func (s *Sales) endLeftovers(ctx context.Context, listed bool, leftover func(res
 			}
 		}
 		e := reservations.EndRequest{AvailabilityID: r.AvailabilityID, ReservationID: r.ID,
-			ReturnedCollateral: dueForLeftover(r, paid)}
+			ReturnedCollateral: dueCollateral(&r, filled, paid)}
 		if listed {
 			e.Listed = &r
 		}
@@ -89,6 +98,26 @@ func (s *Sales) endLeftovers(ctx context.Context, listed bool, leftover func(res
 	n, err := s.deps.Reservations.EndReservations(context.WithoutCancel(ctx), ends, 2048)
 	errs = multierror.Append(errs, err)
 	return n, errs.ErrorOrNil()
+}
+
+// fillLanded reports whether this host's fill of the slot k, attempted at
+// or after market time since, landed: the slot is ours, or the market's
+// fill history (market.FillHistory) says so. Without a history, a slot
+// not ours gives unknown. A market error is returned.
+func (s *Sales) fillLanded(ctx context.Context, k slotKey, since int64, unknown bool) (bool, error) {
+	m := s.deps.Market
+	host, err := m.GetHost(ctx, k.req, k.slot)
+	if err != nil {
+		return false, err
+	}
+	if host == s.signer {
+		return true, nil
+	}
+	h, ok := m.(market.FillHistory)
+	if !ok {
+		return unknown, nil
+	}
+	return h.FilledSince(ctx, market.SlotIDFor(k.req, k.slot), s.signer, since)
 }
 
 // paidBack is what the market paid back for a slot we filled and no

@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 
 	"github.com/hashicorp/go-multierror"
-	"github.com/holiman/uint256"
 
 	"github.com/hostsales/hostsales/market"
 	"github.com/hostsales/hostsales/reservations"
@@ -328,21 +327,4 @@ func (s *Sales) each(req market.RequestID, f func(*Agent)) {
 	for _, a := range list {
 		f(a)
 	}
-}
-
-// dueForLeftover is the collateral returned when a reservation outlived
-// its sale (restore, reconcile), by DESIGN.md Decision 6: all of it if the
-// fill never succeeded; if it did, what the market paid back (paid: the
-// slot's current collateral when it was Paid out or Cancelled and freed by
-// us, which a forced release sets to 0), and nothing otherwise (the
-// request failed, or the slot was forfeited and freed for repair).
-func dueForLeftover(r reservations.Reservation, paid *uint256.Int) *uint256.Int {
-	if !r.Filled {
-		c := r.Collateral
-		return &c
-	}
-	if paid == nil {
-		return new(uint256.Int)
-	}
-	return paid
 }

@@ -126,14 +126,18 @@ type specCfg struct {
 	// the spied one starts (so Nth counts the spied Sales' calls).
 	faults []simmarket.Fault
 	spy    func(*specMarket)
+	// history lets Sales see the market's fill history
+	// (market.FillHistory), which the spy hides otherwise.
+	history bool
 }
 
 // specH is one host whose Sales runs over a spy of its market view.
 type specH struct {
 	*harness
-	mk    *specMarket
-	obs   *simmarket.Caller // the test's own reads (never consumes a fault of `me`)
-	nonce uint64
+	mk      *specMarket
+	history bool
+	obs     *simmarket.Caller // the test's own reads (never consumes a fault of `me`)
+	nonce   uint64
 
 	smu           sync.Mutex
 	trans         []specTrans
@@ -162,7 +166,7 @@ type specH struct {
 
 func newSpec(t *testing.T, cfg specCfg) *specH {
 	t.Helper()
-	sh := &specH{
+	sh := &specH{history: cfg.history,
 		reqs: map[market.RequestID]market.StorageRequest{}, byCID: map[string]market.RequestID{},
 		byRoot: map[[32]byte]market.RequestID{}, storeHang: map[market.RequestID]chan struct{}{},
 		storeFail: map[market.RequestID]int{}, oneByte: map[market.RequestID]bool{},
@@ -224,7 +228,11 @@ func (sh *specH) openRepo() {
 
 func (sh *specH) startSales() {
 	var err error
-	sh.s, err = sales.New(sales.Deps{Market: sh.mk, Clock: sh.clock, Reservations: sh.res}, &sh.opts)
+	var m market.Market = sh.mk
+	if sh.history {
+		m = specHistory{sh.mk}
+	}
+	sh.s, err = sales.New(sales.Deps{Market: m, Clock: sh.clock, Reservations: sh.res}, &sh.opts)
 	require.NoError(sh.t, err)
 	require.NoError(sh.t, sh.s.Start(sh.ctx))
 }
@@ -1065,6 +1073,13 @@ func (m *specMarket) GetRequestEnd(ctx context.Context, id market.RequestID) (in
 		return 0, err
 	}
 	return m.Market.GetRequestEnd(ctx, id)
+}
+
+// specHistory is the spy with the market's fill history shown.
+type specHistory struct{ *specMarket }
+
+func (h specHistory) FilledSince(ctx context.Context, id market.SlotID, host market.Address, since int64) (bool, error) {
+	return h.Market.(market.FillHistory).FilledSince(ctx, id, host, since)
 }
 
 func (m *specMarket) GetHost(ctx context.Context, id market.RequestID, slot uint64) (market.Address, error) {

@@ -26,16 +26,27 @@ func (a *Agent) runFilling(ctx context.Context, entry stepT) stepT {
 	if err != nil {
 		return orNone(ctx, err)
 	}
+	// Recorded before the fill: should the node stop before the fill's
+	// outcome is recorded, and the slot be lost meanwhile, the settlement
+	// of the reservation asks the market whether this fill landed.
+	since := a.s.deps.Clock.Now()
+	if res, ok := a.Reservation(); ok {
+		r, err := a.s.deps.Reservations.MarkFilling(context.WithoutCancel(ctx), res.AvailabilityID, res.ID, since)
+		if err != nil {
+			return orNone(ctx, err) // not filled: everything comes back
+		}
+		a.setReservation(&r)
+	}
 	err = m.FillSlot(ctx, a.key.req, a.key.slot, entry.Payload.proof, coll)
-	if err != nil && !market.IsRevert(err) && ctx.Err() == nil {
+	if err != nil && !market.IsRevert(err) {
 		// The call failed, but the fill may have gone through (its answer
-		// lost on the way): ask who hosts the slot before deciding whose
+		// lost on the way): ask the market before deciding whose
 		// collateral it is.
-		var host market.Address
-		if perr := a.persist(ctx, "reading the slot's host after a failed fill", func() (err error) {
-			host, err = m.GetHost(ctx, a.key.req, a.key.slot)
+		var landed bool
+		if perr := a.persist(a.s.ctx, "asking whether a failed fill landed", func() (err error) {
+			landed, err = a.s.fillLanded(a.s.ctx, a.key, since, false)
 			return err
-		}); perr == nil && host == a.s.signer {
+		}); perr == nil && landed {
 			a.log().Warn("the fill went through although its call failed", "err", err)
 			err = nil
 		}

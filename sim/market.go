@@ -251,3 +251,12 @@ func (w *nodeMarket) SubscribeSlotReservationsFull(ctx context.Context, fn func(
 func (w *nodeMarket) SubscribeProofSubmitted(ctx context.Context, fn func(market.ProofSubmitted)) (market.Subscription, error) {
 	return subscribe(ctx, w, fn, w.c.SubscribeProofSubmitted)
 }
+
+var _ market.FillHistory = (*nodeMarket)(nil)
+
+func (w *nodeMarket) FilledSince(ctx context.Context, id market.SlotID, host market.Address, since int64) (bool, error) {
+	if err := w.gate("FilledSince"); err != nil {
+		return false, err
+	}
+	return w.c.FilledSince(ctx, id, host, since)
+}

@@ -161,7 +161,7 @@ func TestSeedSweep(t *testing.T) {
 	}
 	sweep(t, seeds, func() *sim.Scenario {
 		sc := *base
-		return withoutOpenBugs(&sc)
+		return &sc
 	})
 }
 

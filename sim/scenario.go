@@ -259,7 +259,7 @@ func perCall(kind string) bool {
 var marketMethods = []string{"Configuration", "Periodicity", "ProofDowntime", "GetRequest", "RequestState",
 	"GetRequestEnd", "RequestExpiresAt", "SlotState", "GetActiveSlot", "MySlots", "GetHost",
 	"CurrentCollateral", "SlotCollateral", "CanReserveSlot", "GetPointer", "GetChallenge",
-	"IsProofRequired", "WillProofBeRequired", "ReserveSlot", "FillSlot", "FreeSlot", "SubmitProof"}
+	"IsProofRequired", "WillProofBeRequired", "ReserveSlot", "FillSlot", "FreeSlot", "SubmitProof", "FilledSince"}
 
 // datastoreCalls are the calls repostore's FaultHook sees.
 var datastoreCalls = []string{"get", "has", "put", "delete", "query", "commit"}

@@ -12,28 +12,6 @@ import (
 	"github.com/hostsales/hostsales/sim"
 )
 
-// withoutOpenBugs turns off what triggers the sales bugs the seed sweeps
-// found and that are not fixed yet (knownbugs_test.go reproduces each,
-// behind the knownbugs build tag). Remove each line with its bug's fix;
-// when none is left, delete this function.
-func withoutOpenBugs(sc *sim.Scenario) *sim.Scenario {
-	var faults []sim.FaultSpec
-	for _, f := range sc.Faults {
-		switch f.Kind {
-		case sim.FaultMarketError: // bugs 1, 2 and 5
-		case sim.FaultDatastore: // bugs 2, 4 and 5
-		case sim.FaultRepair: // bug 3: only other hosts' slots
-			f.Hosts = []string{"rival", "rogue"}
-			faults = append(faults, f)
-		case sim.FaultProofFailure, sim.FaultMissedProof: // bug 3, through slashing
-		default:
-			faults = append(faults, f)
-		}
-	}
-	sc.Faults = faults
-	return sc
-}
-
 // sweep runs scenario sc (made fresh for each seed) for every seed, on
 // every CPU, and fails for each seed with a violation or an error.
 func sweep(t *testing.T, seeds []uint64, scenario func() *sim.Scenario) {
@@ -73,8 +51,8 @@ func sweep(t *testing.T, seeds []uint64, scenario func() *sim.Scenario) {
 	}
 }
 
-// The storm, shortened, for 200 seeds: every invariant holds at every
-// step of every run, and every run drains to I5.
+// The storm, shortened, every fault on, for 200 seeds: every invariant
+// holds at every step of every run, and every run drains to I5.
 func TestStormSweep(t *testing.T) {
 	t.Parallel()
 	base, err := sim.Builtin("storm")
@@ -87,6 +65,6 @@ func TestStormSweep(t *testing.T) {
 		sc := *base
 		sc.Duration = 300
 		sc.Clients.Requests.Duration = sim.Range{Min: 120, Max: 600}
-		return withoutOpenBugs(&sc)
+		return &sc
 	})
 }

@@ -24,7 +24,10 @@ type Caller struct {
 	addr market.Address
 }
 
-var _ market.Market = (*Caller)(nil)
+var (
+	_ market.Market      = (*Caller)(nil)
+	_ market.FillHistory = (*Caller)(nil)
+)
 
 // Address returns the caller's address.
 func (c *Caller) Address() market.Address { return c.addr }
@@ -156,6 +159,20 @@ func (c *Caller) GetHost(ctx context.Context, id market.RequestID, slotIndex uin
 	err := c.view(ctx, "GetHost", func(int64) error {
 		if s := c.m.mu.slots[market.SlotIDFor(id, slotIndex)]; s != nil {
 			out = s.host
+		}
+		return nil
+	})
+	return out, err
+}
+
+// FilledSince implements market.FillHistory.
+func (c *Caller) FilledSince(ctx context.Context, id market.SlotID, host market.Address, since int64) (bool, error) {
+	var out bool
+	err := c.view(ctx, "FilledSince", func(int64) error {
+		if s := c.m.mu.slots[id]; s != nil {
+			for _, f := range s.fills {
+				out = out || (f.host == host && f.at >= since)
+			}
 		}
 		return nil
 	})

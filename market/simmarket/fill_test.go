@@ -203,3 +203,33 @@ func TestBindingVerifier(t *testing.T) {
 	require.NoError(t, err)
 	assert.NoError(t, c.SubmitProof(bg, sid, MakeProof(in)))
 }
+
+// FilledSince answers from the slot's fill history: who filled it and
+// when, also after the slot was freed (its host gone).
+func TestFilledSince(t *testing.T) {
+	m := newMarket(t, quiet())
+	id := submit(t, m)
+	sid := market.SlotIDFor(id, 0)
+	at := m.clock.Now()
+	fill(t, m, host1, id, 0)
+	a := m.As(host1)
+	for _, c := range []struct {
+		host  market.Address
+		since int64
+		want  bool
+	}{{host1, at, true}, {host1, 0, true}, {host1, at + 1, false}, {host2, 0, false}} {
+		got, err := a.FilledSince(bg, sid, c.host, c.since)
+		require.NoError(t, err)
+		assert.Equal(t, c.want, got, "%v since %d", c.host, c.since)
+	}
+	require.NoError(t, a.FreeSlot(bg, sid)) // a forced release: the host is gone
+	host, err := a.GetHost(bg, id, 0)
+	require.NoError(t, err)
+	require.True(t, host.IsZero())
+	got, err := a.FilledSince(bg, sid, host1, at)
+	require.NoError(t, err)
+	assert.True(t, got, "the history outlives the host")
+	got, err = a.FilledSince(bg, market.SlotIDFor(id, 1), host1, 0)
+	require.NoError(t, err)
+	assert.False(t, got, "a slot never filled")
+}

@@ -166,6 +166,7 @@ func (m *Market) fillSlotLocked(now int64, caller market.Address, id market.Requ
 	s.index = index
 	s.host = caller
 	s.filledAt = now
+	s.fills = append(s.fills, fillRecord{host: caller, at: now})
 	s.proofStart = period
 	s.received[period] = true
 	m.emitLocked(market.ProofSubmitted{SlotID: sid})

@@ -86,6 +86,14 @@ type slot struct {
 	missed            uint64
 	received          map[uint64]bool // per period, never cleared
 	marked            map[uint64]bool // per period, never cleared
+	fills             []fillRecord    // every successful fill, oldest first
+}
+
+// fillRecord is one successful fill of a slot: the chain's SlotFilled log
+// and the sender of its transaction.
+type fillRecord struct {
+	host market.Address
+	at   int64
 }
 
 // New returns a market with the given options (nil means the zero Options).

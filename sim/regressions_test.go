@@ -1,17 +1,6 @@
-//go:build knownbugs
-
-// Known bugs of sales that the simulation found and that are not fixed
-// yet. Each test reproduces one with a small scripted scenario (or a
-// seed sweep) and asserts the correct behaviour, so each FAILS until its
-// bug is fixed. They build only with the knownbugs tag, so the normal
-// test run stays green:
-//
-//	go test -tags knownbugs ./sim -run KnownBug -v
-//
-// Fixing a bug: make its test pass, remove what withoutOpenBugs
-// (sweep_test.go) turns off for it, and move the test out of this file.
-// TestKnownBugStormSweepFull passes once they are all fixed; then delete
-// withoutOpenBugs and this file.
+// Regressions: five bugs of sales that the storm's seed sweeps found,
+// each reproduced by a small scripted scenario that asserts the correct
+// behaviour (each failed before its fix).
 package sim_test
 
 import (
@@ -24,7 +13,7 @@ import (
 	"github.com/hostsales/hostsales/sim"
 )
 
-func knownBugRun(t *testing.T, doc string, seed uint64) *sim.Result {
+func regressionRun(t *testing.T, doc string, seed uint64) *sim.Result {
 	t.Helper()
 	sc, err := sim.ParseScenario([]byte(doc))
 	require.NoError(t, err)
@@ -54,10 +43,10 @@ func joinLines(l []string) string {
 // forever. The slot is never freed (its collateral and payout never
 // collected) and the reservation never ends, until a restart.
 // Found by storm (seed 1 at the time, step 11xxx: "blue runs 1 sales").
-// Fix: retry the watcher's calls (each period, as Payout does), or let
-// SaleProving move a Cancelled slot to SaleCancelled itself.
-func TestKnownBugWatcherGivesUpOnMarketError(t *testing.T) {
-	res := knownBugRun(t, `
+// Fixed: the watcher retries its calls (sales/retry.go persist), and
+// SaleProving moves a Cancelled (or Failed) slot on itself.
+func TestRegressionWatcherGivesUpOnMarketError(t *testing.T) {
+	res := regressionRun(t, `
 name: bug1
 description: the expiry watcher gives up on one market error
 duration: 700
@@ -89,11 +78,11 @@ faults:
 // availability wrote off), so this test checks the outcome: one market
 // error should cost nothing. Found by storm (seed 1, "SaleProving -error->
 // SaleErrored" on "injected market error in SlotState").
-// Fix: in the filled states, retry transient errors next period (as
-// runProving's proveIfRequired already does for proofs) and keep the
-// reservation; only a slot that is no longer the node's ends the sale.
-func TestKnownBugFilledSaleEndsOnOneError(t *testing.T) {
-	res := knownBugRun(t, `
+// Fixed: SaleFilled, SaleProving and SaleUnknown persist their calls
+// (backoff, up to a period apart) until they answer; only a definite
+// answer (a revert, a slot no longer the node's) ends the sale.
+func TestRegressionFilledSaleEndsOnOneError(t *testing.T) {
+	res := regressionRun(t, `
 name: bug2
 description: a filled sale ends on one market error
 duration: 700
@@ -126,10 +115,11 @@ faults:
 // same holds for restore and Reconcile (paidBack does not check the host).
 // Found by storm (fail-request/repair faults, seed 22 at the time: "the
 // availabilities are short ... but the market kept ...").
-// Fix: compare GetHost with the signer in SaleProving (and SaleFilled's
-// later looks) and in paidBack; a slot hosted by another is ErrSlotFreed.
-func TestKnownBugProvingAnotherHostsSlot(t *testing.T) {
-	res := knownBugRun(t, `
+// Fixed: SaleProving compares GetHost with the signer at every look
+// (another host's slot is ErrSlotFreed, nothing back), and so do paidBack
+// and freeSlot's "already paid" check.
+func TestRegressionProvingAnotherHostsSlot(t *testing.T) {
+	res := regressionRun(t, `
 name: bug3
 description: a slot freed and refilled by another host within a period
 duration: 700
@@ -162,11 +152,13 @@ faults:
 // the leftover), dueForLeftover returns all of its collateral, which the
 // market kept (I5: the availability is short less than the market kept).
 // Found by storm (datastore faults, seed 1 at the time).
-// Fix: retry MarkFilled (it guards collateral as much as FreeSlot does),
-// or mark the reservation before FillSlot ("fill under way") and let
-// restore/Reconcile ask the market whether the node ever held the slot.
-func TestKnownBugFillRecordLost(t *testing.T) {
-	res := knownBugRun(t, `
+// Fixed: MarkFilled is persisted (not bound to the state, so an event
+// that moves the sale does not cut it short); a restored sale records a
+// fill the restart cut off; and the reservation is marked before FillSlot
+// (fillingSince), so a settlement asks the market (market.FillHistory)
+// whether a fill cut off by a crash landed.
+func TestRegressionFillRecordLost(t *testing.T) {
+	res := regressionRun(t, `
 name: bug4
 description: a fill whose record failed is settled as if it never happened
 duration: 1200
@@ -195,10 +187,10 @@ faults:
 // SaleCancelled whose market calls failed five times) and after bug 2.
 // Found by storm (market-error faults: "holds 1 reservations ... still
 // holds 1 slots at the market, never paid out").
-// Fix: Reconcile restores a sale (SaleUnknown, with its reservation) for a
-// slot that is the node's and has no live sale, as Start does.
-func TestKnownBugKeptReservationNeverSettled(t *testing.T) {
-	res := knownBugRun(t, `
+// Fixed: Reconcile restarts a sale (SaleUnknown, with its reservation)
+// for a slot that is the node's and has no live sale, as Start does.
+func TestRegressionKeptReservationNeverSettled(t *testing.T) {
+	res := regressionRun(t, `
 name: bug5
 description: a kept reservation of a slot still ours is never settled
 duration: 700
@@ -217,21 +209,4 @@ faults:
     probability: 1            # every payout attempt fails until the drain
 `, 1)
 	assert.Nil(t, res.Violation, "once the market answers again the slot is paid out")
-}
-
-// The whole storm, every fault on, for 200 seeds: what TestStormSweep runs
-// once every bug above is fixed (drop withoutOpenBugs then).
-func TestKnownBugStormSweepFull(t *testing.T) {
-	base, err := sim.Builtin("storm")
-	require.NoError(t, err)
-	seeds := make([]uint64, 200)
-	for i := range seeds {
-		seeds[i] = uint64(i + 1)
-	}
-	sweep(t, seeds, func() *sim.Scenario {
-		sc := *base
-		sc.Duration = 300
-		sc.Clients.Requests.Duration = sim.Range{Min: 120, Max: 600}
-		return &sc
-	})
 }
