@@ -61,7 +61,7 @@ func TestAuth(t *testing.T) {
 				{"bare token", token},
 				{"lowercase scheme", "bearer " + token},
 			} {
-				req, err := http.NewRequestWithContext(context.Background(), op.method, n.srv.URL+op.path,
+				req, err := http.NewRequestWithContext(context.Background(), op.method, n.Server.URL+op.path,
 					strings.NewReader(op.body))
 				require.NoError(t, err)
 				if c.header != "" {
@@ -81,22 +81,22 @@ func TestAuth(t *testing.T) {
 	// The right token is let through, everywhere.
 	st, _, _ := n.do(http.MethodGet, "/sales/availability", nil)
 	assert.Equal(t, http.StatusOK, st)
-	st, body, _ := doURL(t, n.hc, http.MethodGet, n.srv.URL+"/metrics", nil)
+	st, body, _ := doURL(t, n.hc, http.MethodGet, n.Server.URL+"/metrics", nil)
 	assert.Equal(t, http.StatusOK, st)
 	assert.Equal(t, "m 1\n", body)
 	st, _, _ = n.do(http.MethodGet, "/openapi.yaml", nil)
 	assert.Equal(t, http.StatusOK, st)
-	a, err := n.client.CreateAvailability(n.ctx, api.CreateAvailabilityRequest{TotalSize: u64(10), Duration: u64(1),
+	a, err := n.Client.CreateAvailability(n.ctx, api.CreateAvailabilityRequest{TotalSize: u64(10), Duration: u64(1),
 		MinPricePerBytePerSecond: u256(1), TotalCollateral: u256(1)})
 	require.NoError(t, err)
 	// Unknown paths answer 401 too: nothing is revealed without the token.
-	resp, err := anonymous.Get(n.srv.URL + api.BasePath + "/nothing")
+	resp, err := anonymous.Get(n.Server.URL + api.BasePath + "/nothing")
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
 	_ = readAll(t, resp)
 
 	// A client with the wrong token gets an *api.Error.
-	wrong, err := api.NewClient(n.srv.URL, &api.ClientOptions{Token: "nope", HTTPClient: anonymous})
+	wrong, err := api.NewClient(n.Server.URL, &api.ClientOptions{Token: "nope", HTTPClient: anonymous})
 	require.NoError(t, err)
 	_, err = wrong.Availability(n.ctx, a.ID)
 	apiError(t, err, http.StatusUnauthorized, "unauthorized")

@@ -162,7 +162,7 @@ func TestBadInput(t *testing.T) {
 	assert.Equal(t, before, after, "refused requests change nothing")
 
 	// The node still serves.
-	list, err := n.client.Availabilities(n.ctx)
+	list, err := n.Client.Availabilities(n.ctx)
 	require.NoError(t, err)
 	assert.Equal(t, before.Availabilities, list)
 	n.expect(http.MethodPatch, "/sales/availability/"+id, `{"duration":7}`, http.StatusNoContent, "")

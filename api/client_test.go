@@ -46,7 +46,7 @@ func TestError(t *testing.T) {
 // Every client method against a node, each success and an *api.Error.
 func TestClientRoundTrips(t *testing.T) {
 	n := newNode(t, nodeOptions{})
-	c := n.client
+	c := n.Client
 	ctx := n.ctx
 	unknown := reservations.ID{0x99}
 
@@ -134,10 +134,10 @@ func TestClientRoundTrips(t *testing.T) {
 
 func TestClient_SalesNil_503(t *testing.T) {
 	n := newNode(t, nodeOptions{noSales: true})
-	_, err := n.client.Availabilities(n.ctx)
+	_, err := n.Client.Availabilities(n.ctx)
 	apiError(t, err, http.StatusServiceUnavailable, "Persistence is not enabled")
 	assert.Equal(t, "Service Unavailable (503): Persistence is not enabled", err.Error())
-	_, err = n.client.Queue(n.ctx)
+	_, err = n.Client.Queue(n.ctx)
 	apiError(t, err, http.StatusServiceUnavailable, "Persistence is not enabled")
 }
 
@@ -145,14 +145,14 @@ func TestClient_ContextCancelled(t *testing.T) {
 	n := newNode(t, nodeOptions{})
 	ctx, cancel := context.WithCancel(n.ctx)
 	cancel()
-	_, err := n.client.Availabilities(ctx)
+	_, err := n.Client.Availabilities(ctx)
 	require.Error(t, err)
 	assert.ErrorIs(t, err, context.Canceled)
 }
 
 func TestClient_BasePathInURL(t *testing.T) {
 	n := newNode(t, nodeOptions{})
-	for _, base := range []string{n.srv.URL, n.srv.URL + "/", n.srv.URL + api.BasePath, n.srv.URL + api.BasePath + "/"} {
+	for _, base := range []string{n.Server.URL, n.Server.URL + "/", n.Server.URL + api.BasePath, n.Server.URL + api.BasePath + "/"} {
 		c, err := api.NewClient(base, &api.ClientOptions{HTTPClient: n.hc})
 		require.NoError(t, err)
 		_, err = c.Space(n.ctx)

@@ -49,7 +49,7 @@ func FuzzCreateAvailability(f *testing.F) {
 	f.Add([]byte(`{"totalSize":1,"duration":1,"minPricePerBytePerSecond":"0b1","totalCollateral":"0o7","enabled":false,"until":"3"}`))
 	n, _ := fuzzNode(f)
 	f.Fuzz(func(t *testing.T, body []byte) {
-		before, err := n.res.Snapshot(n.ctx)
+		before, err := n.Reservations.Snapshot(n.ctx)
 		require.NoError(t, err)
 		st, msg := send(t, n, http.MethodPost, "/sales/availability", body)
 		require.Less(t, st, 500, "POST %q: %d %s", body, st, msg)
@@ -57,10 +57,10 @@ func FuzzCreateAvailability(f *testing.F) {
 		case http.StatusCreated:
 			var a reservations.Availability
 			require.NoError(t, a.UnmarshalJSON([]byte(msg)))
-			require.NoError(t, n.res.DeleteAvailability(n.ctx, a.ID))
+			require.NoError(t, n.Reservations.DeleteAvailability(n.ctx, a.ID))
 		default:
 			require.NotEmpty(t, msg)
-			after, err := n.res.Snapshot(n.ctx)
+			after, err := n.Reservations.Snapshot(n.ctx)
 			require.NoError(t, err)
 			assert.Equal(t, before, after, "POST %q: %d %s changed the store", body, st, msg)
 		}
@@ -82,11 +82,11 @@ func FuzzUpdateAvailability(f *testing.F) {
 	n, a := fuzzNode(f)
 	path := availPath(a.ID)
 	f.Fuzz(func(t *testing.T, body []byte) {
-		before, err := n.res.Snapshot(n.ctx)
+		before, err := n.Reservations.Snapshot(n.ctx)
 		require.NoError(t, err)
 		st, msg := send(t, n, http.MethodPatch, path, body)
 		require.Less(t, st, 500, "PATCH %q: %d %s", body, st, msg)
-		after, err := n.res.Snapshot(n.ctx)
+		after, err := n.Reservations.Snapshot(n.ctx)
 		require.NoError(t, err)
 		if st != http.StatusNoContent {
 			require.NotEmpty(t, msg)
@@ -97,11 +97,11 @@ func FuzzUpdateAvailability(f *testing.F) {
 		// Undo, so every input starts from the same availability.
 		old := before.Availabilities[0]
 		until := old.Until
-		_, err = n.res.Update(n.ctx, a.ID, reservations.Patch{TotalSize: &old.TotalSize, Duration: &old.Duration,
+		_, err = n.Reservations.Update(n.ctx, a.ID, reservations.Patch{TotalSize: &old.TotalSize, Duration: &old.Duration,
 			MinPricePerBytePerSecond: &old.MinPricePerBytePerSecond, TotalCollateral: &old.TotalCollateral,
 			Enabled: &old.Enabled, Until: &until})
 		require.NoError(t, err)
-		restored, err := n.res.Snapshot(n.ctx)
+		restored, err := n.Reservations.Snapshot(n.ctx)
 		require.NoError(t, err)
 		require.Equal(t, before, restored)
 	})

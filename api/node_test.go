@@ -6,12 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,18 +18,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hostsales/hostsales/api"
+	"github.com/hostsales/hostsales/api/apitest"
 	"github.com/hostsales/hostsales/market"
 	"github.com/hostsales/hostsales/market/simmarket"
-	"github.com/hostsales/hostsales/repostore"
-	"github.com/hostsales/hostsales/repostore/badgerds"
 	"github.com/hostsales/hostsales/reservations"
 	"github.com/hostsales/hostsales/sales"
 	"github.com/hostsales/hostsales/statemachine"
-)
-
-var (
-	host   = market.Address{0x40}
-	client = market.Address{0xc1}
 )
 
 const (
@@ -60,26 +51,17 @@ type nodeOptions struct {
 	gate chan struct{}
 }
 
-// node is one storage node for a test: in-memory badger repo,
+// node is one storage node for a test (an apitest.Node: in-memory repo,
 // reservations, a simulated market on a manual clock, Sales, and the REST
-// API served over loopback HTTP. Every response its clients receive is
-// validated against the OpenAPI document.
+// API served over loopback HTTP) whose client validates every response it
+// receives against the OpenAPI document, and which logs what the sales do
+// (ev) for the test to wait on.
 type node struct {
-	t      testing.TB
-	ctx    context.Context
-	m      *simmarket.Market
-	clock  *market.ManualClock
-	repo   *repostore.Store
-	res    *reservations.Reservations
-	s      *sales.Sales
-	srv    *httptest.Server
-	hc     *http.Client // validating, with the token when there is one
-	client *api.Client  // over hc
-	token  string
-
-	// fault, when set, fails repo datastore calls (repostore FaultHook).
-	fault atomic.Pointer[func(call string, key ds.Key) error]
-	ev    events
+	*apitest.Node
+	t   testing.TB
+	ctx context.Context
+	hc  *http.Client // validating, with the token when there is one
+	ev  events
 }
 
 func newNode(t testing.TB, o nodeOptions) *node {
@@ -87,92 +69,48 @@ func newNode(t testing.TB, o nodeOptions) *node {
 	if o.quota == 0 {
 		o.quota = defaultQuota
 	}
-	n := &node{t: t, ctx: context.Background(), token: o.token}
-	var err error
-	n.m, err = simmarket.New(&simmarket.Options{Seed: 7, Start: marketStart, NoValidator: true})
-	require.NoError(t, err)
-	n.clock = n.m.Clock()
-	n.m.Mint(client, *uint256.NewInt(1 << 40))
-	n.m.Mint(host, *uint256.NewInt(1 << 40))
-	n.repo, err = repostore.Open("", &repostore.Options{QuotaMaxBytes: o.quota, NoSync: true,
-		Badger: &badgerds.Options{InMemory: true}, Now: n.clock.Now,
-		FaultHook: func(call string, key ds.Key) error {
-			if f := n.fault.Load(); f != nil {
-				return (*f)(call, key)
-			}
-			return nil
-		}})
-	require.NoError(t, err)
-	t.Cleanup(func() { assert.NoError(t, n.repo.Close()) })
-	n.res, err = reservations.New(n.ctx, n.repo, &reservations.Options{Rand: seeded{rand.New(rand.NewPCG(3, 4))}})
-	require.NoError(t, err)
-
-	cfg := api.Config{Reservations: n.res, Repo: n.repo, Token: o.token, Metrics: o.metrics,
-		MaxBodyBytes: o.maxBody, AllowedOrigin: o.origin}
-	if !o.noSales {
-		n.startSales(o)
-		cfg.Sales = n.s
-	}
-	if o.noRepo {
-		cfg.Repo = nil
-		if o.noSales {
-			cfg.Reservations = nil
-		}
-	}
-	h, err := api.NewHandler(cfg)
-	require.NoError(t, err)
-	n.srv = httptest.NewServer(h)
-	t.Cleanup(n.srv.Close)
-	n.hc = newValidatingClient(t, o.token)
-	n.client, err = api.NewClient(n.srv.URL, &api.ClientOptions{Token: o.token, HTTPClient: n.hc})
-	require.NoError(t, err)
-	return n
-}
-
-func (n *node) startSales(o nodeOptions) {
-	var err error
-	gate := o.gate
-	n.s, err = sales.New(sales.Deps{Market: n.m.As(host), Clock: &watchClock{ManualClock: n.clock, ev: &n.ev},
-		Reservations: n.res}, &sales.Options{
-		Callbacks: sales.Callbacks{
-			OnStore: func(ctx context.Context, req market.StorageRequest, _ int64, slot uint64, store sales.StoreFunc, _ bool) error {
-				if gate != nil {
+	n := &node{t: t, ctx: context.Background(), hc: newValidatingClient(t, o.token)}
+	opts := []apitest.Option{
+		apitest.WithQuota(o.quota),
+		apitest.WithMarket(simmarket.Options{Seed: 7, Start: marketStart, NoValidator: true}),
+		apitest.WithToken(o.token),
+		apitest.WithMetrics(o.metrics),
+		apitest.WithHTTPClient(n.hc),
+		apitest.WithOnWait(func(at int64) { n.ev.add(event{kind: "wait", at: at}) }),
+		apitest.WithSalesOptions(func(so *sales.Options) {
+			if gate := o.gate; gate != nil {
+				store := so.OnStore
+				so.OnStore = func(ctx context.Context, req market.StorageRequest, expiry int64, slot uint64,
+					sf sales.StoreFunc, repairing bool) error {
 					select {
 					case <-gate:
 					case <-ctx.Done():
 						return ctx.Err()
 					}
+					return store(ctx, req, expiry, slot, sf, repairing)
 				}
-				b := make([]byte, req.Ask.SlotSize)
-				b[0] = byte(slot)
-				copy(b[1:], req.Content.CID)
-				return store(ctx, [][]byte{b})
-			},
-			OnProve: func(context.Context, market.Slot, market.Challenge) (market.Proof, error) {
-				return market.Proof("proof"), nil
-			},
-			OnExpiryUpdate: func(context.Context, string, int64) error { return nil },
-		},
-		MaxWorkers:      o.maxWorkers,
-		ReconcilePeriod: -1,
-		Rand:            rand.New(rand.NewPCG(1, 2)),
-		OnTransition: func(req market.RequestID, slot uint64, _, to statemachine.State, _ statemachine.Event) {
-			n.ev.add(event{kind: "transition", req: req, slot: slot, state: string(to)})
-		},
-	})
-	require.NoError(n.t, err)
-	require.NoError(n.t, n.s.Start(n.ctx))
-	n.t.Cleanup(func() { assert.NoError(n.t, n.s.Stop(n.ctx)) })
-}
-
-// seeded turns a seeded RNG into an io.Reader of id bytes.
-type seeded struct{ r *rand.Rand }
-
-func (s seeded) Read(p []byte) (int, error) {
-	for i := range p {
-		p[i] = byte(s.r.Uint32())
+			}
+			so.MaxWorkers = o.maxWorkers
+			so.ReconcilePeriod = -1
+			so.OnTransition = func(req market.RequestID, slot uint64, _, to statemachine.State, _ statemachine.Event) {
+				n.ev.add(event{kind: "transition", req: req, slot: slot, state: string(to)})
+			}
+		}),
+		apitest.WithHandlerConfig(func(c *api.Config) {
+			c.MaxBodyBytes, c.AllowedOrigin = o.maxBody, o.origin
+			if o.noRepo {
+				c.Repo = nil
+				if o.noSales {
+					c.Reservations = nil
+				}
+			}
+		}),
 	}
-	return len(p), nil
+	if o.noSales {
+		opts = append(opts, apitest.WithoutSales())
+	}
+	n.Node = apitest.New(t, opts...)
+	return n
 }
 
 // ---- events: what the node did, for tests to wait on without sleeping ----
@@ -227,18 +165,6 @@ func (e *events) next(t testing.TB, i int) event {
 	}
 }
 
-// watchClock is the sales' clock: the manual clock, telling the test of
-// every wait so it knows when to move time.
-type watchClock struct {
-	*market.ManualClock
-	ev *events
-}
-
-func (c *watchClock) WaitUntil(ctx context.Context, t int64) error {
-	c.ev.add(event{kind: "wait", at: t})
-	return c.ManualClock.WaitUntil(ctx, t)
-}
-
 // ---- scenario helpers ----
 
 func u64(v uint64) *reservations.U64      { x := reservations.U64(v); return &x }
@@ -247,13 +173,13 @@ func u256(v uint64) *reservations.U256    { x := reservations.NewU256(v); return
 func boolp(v bool) *bool                  { return &v }
 func uint256p(v uint64) *uint256.Int      { return uint256.NewInt(v) }
 func jsonBody(s string) io.Reader         { return strings.NewReader(s) }
-func url(n *node, path string) string     { return n.srv.URL + api.BasePath + path }
+func url(n *node, path string) string     { return n.Server.URL + api.BasePath + path }
 func availPath(id reservations.ID) string { return "/sales/availability/" + id.String() }
 
 // createAvailability creates an availability through the API.
 func (n *node) createAvailability(totalSize uint64) reservations.Availability {
 	n.t.Helper()
-	a, err := n.client.CreateAvailability(n.ctx, api.CreateAvailabilityRequest{
+	a, err := n.Client.CreateAvailability(n.ctx, api.CreateAvailabilityRequest{
 		TotalSize: u64(totalSize), Duration: u64(100_000), MinPricePerBytePerSecond: u256(1),
 		TotalCollateral: u256(1 << 30)})
 	require.NoError(n.t, err)
@@ -265,7 +191,7 @@ func (n *node) reserve(a reservations.Availability, size uint64, validUntil int6
 	n.t.Helper()
 	var req market.RequestID
 	req[0], req[31] = 0xee, byte(size)
-	r, err := n.res.CreateReservation(n.ctx, a.ID, size, req, 0, uint256p(1), validUntil)
+	r, err := n.Reservations.CreateReservation(n.ctx, a.ID, size, req, 0, uint256p(1), validUntil)
 	require.NoError(n.t, err)
 	return r
 }
@@ -273,11 +199,9 @@ func (n *node) reserve(a reservations.Availability, size uint64, validUntil int6
 // request submits a storage request of slots × slotSize bytes.
 func (n *node) request(slots, slotSize uint64, nonce byte) market.StorageRequest {
 	n.t.Helper()
-	req := market.StorageRequest{Client: client, Ask: market.StorageAsk{
-		ProofProbability: *uint256p(1), PricePerBytePerSecond: *uint256p(1), CollateralPerByte: *uint256p(1),
-		Slots: slots, SlotSize: slotSize, Duration: 3600}, Content: market.StorageContent{CID: "zTest"},
-		Expiry: 3000, Nonce: [32]byte{nonce}}
-	_, err := n.m.RequestStorage(n.ctx, client, req)
+	req := apitest.Request(slots, slotSize)
+	req.Expiry, req.Nonce = 3000, [32]byte{nonce}
+	_, err := n.Market.RequestStorage(n.ctx, apitest.ClientAddr, req)
 	require.NoError(n.t, err)
 	return req
 }
@@ -304,7 +228,7 @@ func (n *node) fillSlot(slotSize uint64, nonce byte) market.StorageRequest {
 	n.ev.mu.Unlock()
 	req := n.request(1, slotSize, nonce)
 	id := req.ID()
-	expires, err := n.m.As(host).RequestExpiresAt(n.ctx, id)
+	expires, err := n.Market.As(apitest.HostAddr).RequestExpiresAt(n.ctx, id)
 	require.NoError(n.t, err)
 	for i := from; ; i++ {
 		ev := n.ev.next(n.t, i)
@@ -317,8 +241,8 @@ func (n *node) fillSlot(slotSize uint64, nonce byte) market.StorageRequest {
 				string(sales.StateCancelled):
 				require.FailNow(n.t, "the sale ended", "state %s", ev.state)
 			}
-		case ev.kind == "wait" && ev.at < expires && ev.at > n.clock.Now():
-			require.NoError(n.t, n.clock.Set(ev.at))
+		case ev.kind == "wait" && ev.at < expires && ev.at > n.Clock.Now():
+			require.NoError(n.t, n.Clock.Set(ev.at))
 		}
 	}
 }
@@ -365,7 +289,7 @@ func (n *node) expect(method, path, body string, status int, msg string) {
 // snapshot is the stored state, for before/after comparisons.
 func (n *node) snapshot() reservations.State {
 	n.t.Helper()
-	st, err := n.res.Snapshot(n.ctx)
+	st, err := n.Reservations.Snapshot(n.ctx)
 	require.NoError(n.t, err)
 	return st
 }
@@ -381,8 +305,8 @@ func (n *node) failCalls(calls ...string) func() {
 		}
 		return nil
 	}
-	n.fault.Store(&f)
-	return func() { n.fault.Store(nil) }
+	n.SetRepoFault(f)
+	return func() { n.SetRepoFault(nil) }
 }
 
 // apiError asserts err is an *api.Error with status and message.
@@ -398,5 +322,5 @@ func apiError(t testing.TB, err error, status int, msg string) {
 
 // simmarketFault makes every call of method by the host fail.
 func simmarketFault(method string) simmarket.Fault {
-	return simmarket.Fault{Method: method, Caller: host, Probability: 1}
+	return simmarket.Fault{Method: method, Caller: apitest.HostAddr, Probability: 1}
 }

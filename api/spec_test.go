@@ -150,10 +150,10 @@ func TestSpec7_CreateCheckOrder(t *testing.T) {
 func TestSpec87_PatchUpdatesFieldsButNotSizes(t *testing.T) {
 	n := newNode(t, nodeOptions{})
 	a := n.createAvailability(10000)
-	require.NoError(t, n.client.UpdateAvailability(n.ctx, a.ID, api.UpdateAvailabilityRequest{
+	require.NoError(t, n.Client.UpdateAvailability(n.ctx, a.ID, api.UpdateAvailabilityRequest{
 		Duration: u64(50), MinPricePerBytePerSecond: u256(7), TotalCollateral: u256(12345),
 		Enabled: boolp(false), Until: i64(marketStart + 100)}))
-	got, err := n.client.Availability(n.ctx, a.ID)
+	got, err := n.Client.Availability(n.ctx, a.ID)
 	require.NoError(t, err)
 	assert.Equal(t, uint64(50), got.Duration)
 	assert.Equal(t, uint64(7), got.MinPricePerBytePerSecond.Uint64())
@@ -169,8 +169,8 @@ func TestSpec87_PatchLowerTotalSizeLowersFreeSize(t *testing.T) {
 	n := newNode(t, nodeOptions{})
 	a := n.createAvailability(100000)
 	n.reserve(a, 30000, 0)
-	require.NoError(t, n.client.UpdateAvailability(n.ctx, a.ID, api.UpdateAvailabilityRequest{TotalSize: u64(90000)}))
-	got, err := n.client.Availability(n.ctx, a.ID)
+	require.NoError(t, n.Client.UpdateAvailability(n.ctx, a.ID, api.UpdateAvailabilityRequest{TotalSize: u64(90000)}))
+	got, err := n.Client.Availability(n.ctx, a.ID)
 	require.NoError(t, err)
 	assert.Equal(t, uint64(90000), got.TotalSize)
 	assert.Equal(t, uint64(60000), got.FreeSize)
@@ -183,19 +183,19 @@ func TestSpec87_PatchBelowUtilisedSize_422(t *testing.T) {
 	n.expect(http.MethodPatch, availPath(a.ID), `{"totalSize":29999}`, http.StatusUnprocessableEntity,
 		"New totalSize must be larger then current totalSize - freeSize, which is currently: 30000")
 	// Exactly what is held is allowed.
-	require.NoError(t, n.client.UpdateAvailability(n.ctx, a.ID, api.UpdateAvailabilityRequest{TotalSize: u64(30000)}))
+	require.NoError(t, n.Client.UpdateAvailability(n.ctx, a.ID, api.UpdateAvailabilityRequest{TotalSize: u64(30000)}))
 }
 
 func TestSpec87_PatchRaiseTotalSizeRaisesFreeSize(t *testing.T) {
 	n := newNode(t, nodeOptions{})
 	a := n.createAvailability(100000)
 	n.reserve(a, 30000, 0)
-	require.NoError(t, n.client.UpdateAvailability(n.ctx, a.ID, api.UpdateAvailabilityRequest{TotalSize: u64(120000)}))
-	got, err := n.client.Availability(n.ctx, a.ID)
+	require.NoError(t, n.Client.UpdateAvailability(n.ctx, a.ID, api.UpdateAvailabilityRequest{TotalSize: u64(120000)}))
+	got, err := n.Client.Availability(n.ctx, a.ID)
 	require.NoError(t, err)
 	assert.Equal(t, uint64(120000), got.TotalSize)
 	assert.Equal(t, uint64(90000), got.FreeSize)
-	assert.Equal(t, uint64(120000), n.repo.Quota().Reserved)
+	assert.Equal(t, uint64(120000), n.Repo.Quota().Reserved)
 }
 
 func TestSpec87_PatchUntilNegative_422(t *testing.T) {
@@ -209,14 +209,14 @@ func TestSpec87_PatchUntilBeforeRunningRequestEnd_422(t *testing.T) {
 	n := newNode(t, nodeOptions{})
 	a := n.createAvailability(100000)
 	req := n.fillSlot(1024, 1)
-	res, err := n.client.Reservations(n.ctx, a.ID)
+	res, err := n.Client.Reservations(n.ctx, a.ID)
 	require.NoError(t, err)
 	require.Len(t, res, 1)
 	require.Equal(t, req.ID(), res[0].RequestID)
 	end := res[0].ValidUntil
 	n.expect(http.MethodPatch, availPath(a.ID), fmt.Sprintf(`{"until":%d}`, end-1), http.StatusUnprocessableEntity,
 		"Until parameter must be greater or equal to the longest currently hosted slot")
-	require.NoError(t, n.client.UpdateAvailability(n.ctx, a.ID, api.UpdateAvailabilityRequest{Until: i64(end)}))
+	require.NoError(t, n.Client.UpdateAvailability(n.ctx, a.ID, api.UpdateAvailabilityRequest{Until: i64(end)}))
 }
 
 // ---- SPEC §7, by endpoint and status ----
@@ -258,7 +258,7 @@ func TestSpec7_SpaceWithoutRepo_503(t *testing.T) {
 
 func TestSpec7_GetSlots_200(t *testing.T) {
 	n := newNode(t, nodeOptions{})
-	slots, err := n.client.Slots(n.ctx)
+	slots, err := n.Client.Slots(n.ctx)
 	require.NoError(t, err)
 	assert.Empty(t, slots)
 	st, body, _ := n.do(http.MethodGet, "/sales/slots", nil)
@@ -267,7 +267,7 @@ func TestSpec7_GetSlots_200(t *testing.T) {
 
 	n.createAvailability(100000)
 	req := n.fillSlot(1024, 1)
-	slots, err = n.client.Slots(n.ctx)
+	slots, err = n.Client.Slots(n.ctx)
 	require.NoError(t, err)
 	require.Len(t, slots, 1)
 	assert.Equal(t, req.SlotID(0), slots[0].ID)
@@ -286,7 +286,7 @@ func TestSpec7_GetSlots_200(t *testing.T) {
 
 func TestSpec7_GetSlots_500(t *testing.T) {
 	n := newNode(t, nodeOptions{})
-	require.NoError(t, n.m.InjectFault(simmarketFault("MySlots")))
+	require.NoError(t, n.Market.InjectFault(simmarketFault("MySlots")))
 	st, body, _ := n.do(http.MethodGet, "/sales/slots", nil)
 	assert.Equal(t, http.StatusInternalServerError, st)
 	assert.Contains(t, body, "injected fault")
@@ -309,7 +309,7 @@ func TestSpec7_GetSlot_200(t *testing.T) {
 	n := newNode(t, nodeOptions{})
 	a := n.createAvailability(100000)
 	req := n.fillSlot(1024, 1)
-	d, err := n.client.Slot(n.ctx, req.SlotID(0))
+	d, err := n.Client.Slot(n.ctx, req.SlotID(0))
 	require.NoError(t, err)
 	assert.Equal(t, string(sales.StateProving), d.State)
 	assert.Equal(t, req.ID(), d.RequestID)
@@ -328,7 +328,7 @@ func TestSpec7_ListAvailabilities_200(t *testing.T) {
 	assert.Equal(t, "[]", body)
 	a := n.createAvailability(10000)
 	b := n.createAvailability(20000)
-	list, err := n.client.Availabilities(n.ctx)
+	list, err := n.Client.Availabilities(n.ctx)
 	require.NoError(t, err)
 	assert.ElementsMatch(t, []reservations.Availability{a, b}, list)
 }
@@ -356,12 +356,12 @@ func TestSpec7_Create_201(t *testing.T) {
 	assert.Equal(t, uint64(20000), a.TotalRemainingCollateral.Uint64())
 	assert.True(t, a.Enabled, "enabled defaults to true")
 	assert.Equal(t, int64(0), a.Until)
-	stored, err := n.res.Availability(a.ID)
+	stored, err := n.Reservations.Availability(a.ID)
 	require.NoError(t, err)
 	assert.Equal(t, a, stored)
-	assert.Equal(t, uint64(10000), n.repo.Quota().Reserved)
+	assert.Equal(t, uint64(10000), n.Repo.Quota().Reserved)
 
-	a2, err := n.client.CreateAvailability(n.ctx, api.CreateAvailabilityRequest{TotalSize: u64(5), Duration: u64(1),
+	a2, err := n.Client.CreateAvailability(n.ctx, api.CreateAvailabilityRequest{TotalSize: u64(5), Duration: u64(1),
 		MinPricePerBytePerSecond: u256(1), TotalCollateral: u256(1), Enabled: boolp(false), Until: i64(77)})
 	require.NoError(t, err)
 	assert.False(t, a2.Enabled)
@@ -384,7 +384,7 @@ func TestSpec7_Create_500_StoreError(t *testing.T) {
 	assert.Equal(t, http.StatusInternalServerError, st)
 	assert.Contains(t, body, "injected put failure")
 	assert.Empty(t, n.snapshot().Availabilities)
-	assert.Equal(t, uint64(0), n.repo.Quota().Reserved)
+	assert.Equal(t, uint64(0), n.Repo.Quota().Reserved)
 }
 
 func TestSpec7_Options_204_CORS(t *testing.T) {
@@ -409,7 +409,7 @@ func TestSpec7_Patch_204(t *testing.T) {
 	st, body, _ := n.do(http.MethodPatch, availPath(a.ID), jsonBody(`{"duration":"99","enabled":false}`))
 	require.Equal(t, http.StatusNoContent, st)
 	assert.Empty(t, body)
-	got, err := n.res.Availability(a.ID)
+	got, err := n.Reservations.Availability(a.ID)
 	require.NoError(t, err)
 	assert.Equal(t, uint64(99), got.Duration)
 	assert.False(t, got.Enabled)
@@ -441,8 +441,8 @@ func TestSpec7_Patch_TotalCollateralKeepsHeld(t *testing.T) {
 	a := n.createAvailability(100000)
 	r := n.reserve(a, 1000, 0) // collateral 1 per byte: 1000
 	require.Equal(t, uint64(1000), r.Collateral.Uint64())
-	require.NoError(t, n.client.UpdateAvailability(n.ctx, a.ID, api.UpdateAvailabilityRequest{TotalCollateral: u256(5000)}))
-	got, err := n.client.Availability(n.ctx, a.ID)
+	require.NoError(t, n.Client.UpdateAvailability(n.ctx, a.ID, api.UpdateAvailabilityRequest{TotalCollateral: u256(5000)}))
+	got, err := n.Client.Availability(n.ctx, a.ID)
 	require.NoError(t, err)
 	assert.Equal(t, uint64(5000), got.TotalCollateral.Uint64())
 	assert.Equal(t, uint64(4000), got.TotalRemainingCollateral.Uint64())
@@ -452,7 +452,7 @@ func TestSpec7_Patch_TotalCollateralKeepsHeld(t *testing.T) {
 func TestSpec7_Patch_GrowthChecksDelta(t *testing.T) {
 	n := newNode(t, nodeOptions{})
 	a := n.createAvailability(600_000)
-	require.NoError(t, n.client.UpdateAvailability(n.ctx, a.ID, api.UpdateAvailabilityRequest{TotalSize: u64(700_000)}))
+	require.NoError(t, n.Client.UpdateAvailability(n.ctx, a.ID, api.UpdateAvailabilityRequest{TotalSize: u64(700_000)}))
 	n.expect(http.MethodPatch, availPath(a.ID), `{"totalSize":1000000}`, http.StatusUnprocessableEntity,
 		"Not enough storage quota")
 }
@@ -478,10 +478,10 @@ func TestSpec7_Reservations_200(t *testing.T) {
 	assert.Equal(t, "[]", body)
 	r1 := n.reserve(a, 100, 5)
 	r2 := n.reserve(b, 200, 6)
-	got, err := n.client.Reservations(n.ctx, a.ID)
+	got, err := n.Client.Reservations(n.ctx, a.ID)
 	require.NoError(t, err)
 	assert.Equal(t, []reservations.Reservation{r1}, got)
-	got, err = n.client.Reservations(n.ctx, b.ID)
+	got, err = n.Client.Reservations(n.ctx, b.ID)
 	require.NoError(t, err)
 	assert.Equal(t, []reservations.Reservation{r2}, got)
 }
@@ -512,12 +512,12 @@ func TestSpec7_Reservations_500(t *testing.T) {
 
 func TestSpec7_Space_200(t *testing.T) {
 	n := newNode(t, nodeOptions{})
-	sp, err := n.client.Space(n.ctx)
+	sp, err := n.Client.Space(n.ctx)
 	require.NoError(t, err)
 	assert.Equal(t, api.Space{QuotaMaxBytes: defaultQuota}, sp)
 	n.createAvailability(100000)
 	n.fillSlot(1024, 1)
-	sp, err = n.client.Space(n.ctx)
+	sp, err = n.Client.Space(n.ctx)
 	require.NoError(t, err)
 	assert.Equal(t, api.Space{TotalBlocks: 1, QuotaMaxBytes: defaultQuota, QuotaUsedBytes: 1024,
 		QuotaReservedBytes: 100000 - 1024}, sp)
@@ -528,7 +528,7 @@ func TestSpec7_Space_200(t *testing.T) {
 func TestGetAvailability_200_404_400(t *testing.T) {
 	n := newNode(t, nodeOptions{})
 	a := n.createAvailability(10000)
-	got, err := n.client.Availability(n.ctx, a.ID)
+	got, err := n.Client.Availability(n.ctx, a.ID)
 	require.NoError(t, err)
 	assert.Equal(t, a, got)
 	n.expect(http.MethodGet, "/sales/availability/0x"+strings.Repeat("ff", 32), "", http.StatusNotFound,
@@ -546,8 +546,8 @@ func TestDeleteAvailability(t *testing.T) {
 		st, body, _ := n.do(http.MethodDelete, availPath(a.ID), nil)
 		require.Equal(t, http.StatusNoContent, st)
 		assert.Empty(t, body)
-		assert.False(t, n.res.AvailabilityExists(a.ID))
-		assert.Equal(t, uint64(20000), n.repo.Quota().Reserved, "its quota is released")
+		assert.False(t, n.Reservations.AvailabilityExists(a.ID))
+		assert.Equal(t, uint64(20000), n.Repo.Quota().Reserved, "its quota is released")
 	})
 	t.Run("404", func(t *testing.T) {
 		n.expect(http.MethodDelete, availPath(a.ID), "", http.StatusNotFound, "Availability not found")
@@ -563,10 +563,10 @@ func TestDeleteAvailability(t *testing.T) {
 	})
 	t.Run("500", func(t *testing.T) {
 		restore := n.failCalls("delete")
-		_, err := n.res.EndReservation(n.ctx, b.ID, r.ID, &r.Collateral)
+		_, err := n.Reservations.EndReservation(n.ctx, b.ID, r.ID, &r.Collateral)
 		require.Error(t, err)
 		restore()
-		_, err = n.res.EndReservation(n.ctx, b.ID, r.ID, &r.Collateral)
+		_, err = n.Reservations.EndReservation(n.ctx, b.ID, r.ID, &r.Collateral)
 		require.NoError(t, err)
 		restore = n.failCalls("delete")
 		st, body, _ := n.do(http.MethodDelete, availPath(b.ID), nil)
@@ -586,7 +586,7 @@ func TestAllReservations_200(t *testing.T) {
 	b := n.createAvailability(100000)
 	r1 := n.reserve(a, 100, 5)
 	r2 := n.reserve(b, 200, 6)
-	all, err := n.client.AllReservations(n.ctx)
+	all, err := n.Client.AllReservations(n.ctx)
 	require.NoError(t, err)
 	assert.ElementsMatch(t, []reservations.Reservation{r1, r2}, all)
 }
@@ -595,7 +595,7 @@ func TestQueue_200(t *testing.T) {
 	gate := make(chan struct{})
 	defer close(gate)
 	n := newNode(t, nodeOptions{maxWorkers: 1, gate: gate})
-	q, err := n.client.Queue(n.ctx)
+	q, err := n.Client.Queue(n.ctx)
 	require.NoError(t, err)
 	assert.Equal(t, 0, q.Length)
 	assert.Equal(t, 128, q.Capacity)
@@ -605,7 +605,7 @@ func TestQueue_200(t *testing.T) {
 	first := n.request(1, 1024, 1)
 	n.waitState(0, first.ID(), string(sales.StateDownloading)) // holds the only worker
 	second := n.request(3, 2048, 2)
-	q, err = n.client.Queue(n.ctx)
+	q, err = n.Client.Queue(n.ctx)
 	require.NoError(t, err)
 	assert.Equal(t, 3, q.Length)
 	assert.Equal(t, 128, q.Capacity)
@@ -634,7 +634,7 @@ func TestSlotLog(t *testing.T) {
 	n.createAvailability(100000)
 	req := n.fillSlot(1024, 1)
 	t.Run("200", func(t *testing.T) {
-		log, err := n.client.SlotLog(n.ctx, req.SlotID(0))
+		log, err := n.Client.SlotLog(n.ctx, req.SlotID(0))
 		require.NoError(t, err)
 		require.NotEmpty(t, log)
 		assert.Equal(t, string(sales.StatePreparing), string(log[0].To))
@@ -660,7 +660,7 @@ func TestSlotLog(t *testing.T) {
 		other := n.fillSlot(1024, 2)
 		prefix := "/meta/sales/log/" + other.SlotID(0).Hex()
 		var keys []string
-		for e, err := range n.repo.Query(n.ctx, dsq.Query{Prefix: prefix, KeysOnly: true}) {
+		for e, err := range n.Repo.Query(n.ctx, dsq.Query{Prefix: prefix, KeysOnly: true}) {
 			require.NoError(t, err)
 			keys = append(keys, e.Key)
 		}
@@ -671,12 +671,12 @@ func TestSlotLog(t *testing.T) {
 		assert.Contains(t, body, "event log record")
 	})
 	t.Run("after the sale ended", func(t *testing.T) {
-		require.NoError(t, n.m.FailRequest(n.ctx, req.ID()))
+		require.NoError(t, n.Market.FailRequest(n.ctx, req.ID()))
 		n.waitState(0, req.ID(), string(sales.StateErrored))
-		require.NoError(t, n.s.Stop(n.ctx)) // waits for the sale's cleanup
+		require.NoError(t, n.Sales.Stop(n.ctx)) // waits for the sale's cleanup
 		n.expect(http.MethodGet, "/sales/slots/"+req.SlotID(0).String(), "", http.StatusNotFound,
 			"Provider not filling slot")
-		log, err := n.client.SlotLog(n.ctx, req.SlotID(0))
+		log, err := n.Client.SlotLog(n.ctx, req.SlotID(0))
 		require.NoError(t, err)
 		last := log[len(log)-1]
 		assert.Equal(t, string(sales.StateErrored), string(last.To))
@@ -689,12 +689,12 @@ func TestMetrics_200(t *testing.T) {
 		_, _ = w.Write([]byte("hostsales_test_metric 1\n"))
 	})
 	n := newNode(t, nodeOptions{metrics: metrics})
-	st, body, _ := doURL(t, n.hc, http.MethodGet, n.srv.URL+"/metrics", nil)
+	st, body, _ := doURL(t, n.hc, http.MethodGet, n.Server.URL+"/metrics", nil)
 	require.Equal(t, http.StatusOK, st)
 	assert.Equal(t, "hostsales_test_metric 1\n", body)
 
 	without := newNode(t, nodeOptions{})
-	st, _, _ = doURL(t, without.hc, http.MethodGet, without.srv.URL+"/metrics", nil)
+	st, _, _ = doURL(t, without.hc, http.MethodGet, without.Server.URL+"/metrics", nil)
 	assert.Equal(t, http.StatusNotFound, st)
 }
 
@@ -702,7 +702,7 @@ func TestUnknownPath_404_And_MethodNotAllowed_405(t *testing.T) {
 	n := newNode(t, nodeOptions{})
 	n.expect(http.MethodGet, "/sales/nothing", "", http.StatusNotFound, "Not found")
 	n.expect(http.MethodGet, "/sales/availability/", "", http.StatusNotFound, "Not found")
-	st, body, _ := doURL(t, n.hc, http.MethodGet, n.srv.URL+"/elsewhere", nil)
+	st, body, _ := doURL(t, n.hc, http.MethodGet, n.Server.URL+"/elsewhere", nil)
 	assert.Equal(t, http.StatusNotFound, st)
 	assert.Equal(t, "Not found", body)
 
@@ -734,12 +734,12 @@ func TestBodyTooLarge_413(t *testing.T) {
 // corrupt overwrites the record at key with bytes that do not decode.
 func corrupt(t testing.TB, n *node, key string) {
 	t.Helper()
-	require.NoError(t, n.repo.Do(n.ctx, func(tx *repostore.Txn) error { return tx.Put(ds.NewKey(key), []byte("{not json")) }))
+	require.NoError(t, n.Repo.Do(n.ctx, func(tx *repostore.Txn) error { return tx.Put(ds.NewKey(key), []byte("{not json")) }))
 }
 
 func TestNewHandler_InvalidConfig(t *testing.T) {
 	n := newNode(t, nodeOptions{})
-	_, err := api.NewHandler(api.Config{Sales: n.s})
+	_, err := api.NewHandler(api.Config{Sales: n.Sales})
 	assert.ErrorIs(t, err, api.ErrInvalidConfig)
 	_, err = api.NewHandler(api.Config{MaxBodyBytes: -1})
 	assert.ErrorIs(t, err, api.ErrInvalidConfig)
