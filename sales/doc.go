@@ -31,6 +31,29 @@
 //   - SaleFinished is terminal: a late cancelled or failed event does not
 //     restart a finished sale.
 //   - A filled sale extends the expiry of its own blocks to the request end.
+//   - Once the slot is ours, a failed market or repo call does not end the
+//     sale (the reference drops the data of a slot it still hosts and is
+//     slashed for it): the call is tried again with backoff, up to a proof
+//     period apart, until the market gives a definite answer (retry.go).
+//     SaleProving checks the slot's host at every look and moves on by
+//     itself when the request was cancelled or failed; the expiry watcher
+//     retries too. Reconcile restarts a sale for a reserved slot that is
+//     still ours and has none.
+//
+// # Fill records
+//
+// Whether the market holds a reservation's collateral decides what comes
+// back at its end, so the fill is recorded with the reservation: before
+// FillSlot, the reservation is marked "filling since T"
+// (reservations.MarkFilling); once the fill landed, "filled"
+// (MarkFilled, retried until it is in, whatever event moves the sale
+// meanwhile); a restored sale whose slot the market says is ours records
+// it too. A reservation settled with only the mark (the node stopped
+// between the fill and its record, and the slot was lost while it was
+// down) asks the market whether a fill of ours landed since T
+// (market.FillHistory: on a chain, the SlotFilled logs and their
+// senders); a market that cannot tell gets the safe answer, "it landed",
+// which never promises collateral the market may hold.
 //
 // # Concurrency
 //

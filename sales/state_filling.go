@@ -75,7 +75,7 @@ func (a *Agent) runFilling(ctx context.Context, entry stepT) stepT {
 // meanwhile: the next state starts once the record is in. Only Sales'
 // stop ends the attempts; restore then finds the slot ours at the market
 // (and SaleFilled records it), unless the slot was lost while the node
-// was down (see DESIGN.md, "fill records").
+// was down (see the package doc, "Fill records").
 func (a *Agent) markFilled(res reservations.Reservation) error {
 	return a.persist(a.s.ctx, "recording the fill", func() error {
 		r, err := a.s.deps.Reservations.MarkFilled(context.WithoutCancel(a.s.ctx), res.AvailabilityID, res.ID)
