@@ -54,7 +54,7 @@ func MaybeRunChild() {
 	}
 	role := &childRole{target: spec.Target, dir: spec.Dir, out: out}
 	cfg := Config{Seed: spec.Seed, Durable: spec.Durable, StopAtViolation: spec.StopAtViolation,
-		BreakAccountingAt: spec.BreakAccountingAt}
+		BreakAccountingAt: spec.BreakAccountingAt, SkipChecks: spec.SkipChecks}
 	if _, err := run(context.Background(), spec.Scenario, cfg, role); err != nil {
 		fail(err)
 	}
@@ -70,6 +70,7 @@ type childSpec struct {
 	Durable           bool
 	StopAtViolation   bool
 	BreakAccountingAt uint64
+	SkipChecks        bool
 	Target            int
 	Dir               string
 }
@@ -116,7 +117,7 @@ func (r *runner) killChild(cp *crashPoint) (string, error) {
 	specPath := filepath.Join(dir, "child.gob")
 	var buf bytes.Buffer
 	spec := childSpec{Scenario: r.sc, Seed: r.cfg.Seed, Durable: r.cfg.Durable, StopAtViolation: r.cfg.StopAtViolation,
-		BreakAccountingAt: r.cfg.BreakAccountingAt, Target: cp.sigkill, Dir: dir}
+		BreakAccountingAt: r.cfg.BreakAccountingAt, SkipChecks: r.cfg.SkipChecks, Target: cp.sigkill, Dir: dir}
 	if err := gob.NewEncoder(&buf).Encode(&spec); err != nil {
 		return "", fmt.Errorf("sim: SIGKILL child: encoding the run: %w", err)
 	}

@@ -99,13 +99,17 @@ func (m *memStore) Query(_ context.Context, q dsq.Query) (dsq.Results, error) {
 		return true
 	})
 	m.mu.RUnlock()
-	// The entries are in key order already; drop an order by key so the
-	// naive implementation does not sort them again.
+	// The entries are under the prefix and in key order already; drop an
+	// order by key so the naive implementation does not sort them again,
+	// and skip it when nothing else is asked.
 	q2 := q
 	if len(q.Orders) == 1 {
 		if _, ok := q.Orders[0].(dsq.OrderByKey); ok {
 			q2.Orders = nil
 		}
+	}
+	if len(q2.Filters) == 0 && len(q2.Orders) == 0 && q2.Offset == 0 && q2.Limit == 0 {
+		return dsq.ResultsWithEntries(q, es), nil
 	}
 	return dsq.ResultsReplaceQuery(dsq.NaiveQueryApply(q2, dsq.ResultsWithEntries(q2, es)), q), nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync/atomic"
 
 	"github.com/holiman/uint256"
@@ -54,15 +55,23 @@ type node struct {
 	returned uint256.Int
 
 	leftovers   map[reservations.ReservationID]int64 // I4 leftovers: since when
+	live        map[saleKey]bool                     // checkOwnership's scratch: the live sales
 	freeing     market.SlotID                        // the slot of the node's FreeSlot call under way
 	lastDisturb int64                                // market time of the last fault or crash that hit the node
 	faults      uint64                               // faults and crashes that hit it
 	crash       *crashPoint
-	dirty       bool                // a commit was attempted since cached was read
-	cached      *reservations.State // the committed state, as of the last check
-	dropped     uint64              // queue drops of earlier incarnations
-	paused      bool                // the queue was paused after the last step
-	bypass      atomic.Bool         // the harness is reading: no faults, no counting
+	// dirty: the committed state may differ from cached: the repo was
+	// (re)opened, or an op put or deleted a key under reservationsRoot
+	// since cached was read. The quota, the one part of a State an op can
+	// change without such a put or delete, is compared by refresh.
+	dirty bool
+	// committed: a commit was attempted since the last check (the
+	// ownership check runs after such a step).
+	committed bool
+	cached    *reservations.State // the committed state, as of the last read
+	dropped   uint64              // queue drops of earlier incarnations
+	paused    bool                // the queue was paused after the last step
+	bypass    atomic.Bool         // the harness is reading: no faults, no counting
 }
 
 // incarnation is one life of a node.
@@ -204,7 +213,7 @@ func (n *node) startSales() error {
 		r.sum.Restarts++
 		r.tracef(n.name, "restarted (incarnation %d)", inc.id)
 	}
-	if n.faults == before {
+	if n.faults == before && !r.cfg.SkipChecks {
 		// Nothing disturbed the start: I4 holds strictly now.
 		n.refresh()
 		n.checkOwnership(true)
@@ -219,37 +228,65 @@ func (n *node) snapshot() (reservations.State, error) {
 	return n.inc.res.Snapshot(n.r.ctx)
 }
 
-// refresh re-reads the committed state when a commit may have changed it,
-// checks I1-I4 (first half) on it, and reports whether it is readable.
+// refresh re-reads the committed state when it may have changed since the
+// last read, checks I1-I4 (first half) on it, and reports whether it is
+// readable. When it cannot have changed (no op put or deleted a key, the
+// quota is the same, the repo was not reopened), cached is still the
+// committed state and the result of its check stands: nothing is re-read
+// or re-checked. With Config.SkipChecks it only reads (for the drain and
+// the samples), and traces nothing.
 func (n *node) refresh() bool {
-	if !n.dirty && n.cached != nil {
+	r := n.r
+	if n.cached != nil && !n.dirty && n.inc.repo.Quota() == n.cached.Quota {
+		if r.cfg.verifyUnchanged {
+			if st, err := n.snapshot(); err == nil {
+				if d := diffState(*n.cached, st); d != "" {
+					r.violate("harness", fmt.Sprintf("%s: the state changed with no put, delete or quota change: %s", n.name, d))
+				}
+			}
+		}
 		return true
 	}
 	st, err := n.snapshot()
 	if err != nil {
-		n.r.violate("record", fmt.Sprintf("%s: reading the state: %v", n.name, err))
+		r.violate("record", fmt.Sprintf("%s: reading the state: %v", n.name, err))
 		return false
 	}
-	if n.cached != nil {
+	if n.cached != nil && !r.cfg.SkipChecks {
 		n.traceChanges(n.cached, &st)
 	}
 	n.cached, n.dirty = &st, false
-	if r := n.r; r.child != nil {
+	if r.child != nil || r.cfg.SkipChecks {
 		// A SIGKILL child only replays: the parent checks.
 		return true
 	}
+	r.sum.InvariantChecks++
 	if vs := st.Check(); len(vs) > 0 {
-		n.r.violate(vs[0].Invariant, n.name+": "+vs[0].String())
+		r.violate(vs[0].Invariant, n.name+": "+vs[0].String())
 	}
 	return true
 }
 
-// hook is the repo's FaultHook: it counts calls toward a crash point,
-// fails every call of a crashed incarnation, and injects datastore faults.
-func (inc *incarnation) hook(call string, _ ds.Key) error {
+// reservationsRoot is the prefix of every key a reservations.Snapshot
+// reads (availabilities and reservations); with the quota, they are the
+// whole of a State.
+var reservationsRoot = reservations.AvailabilityKey(reservations.AvailabilityID{}).Parent().String()
+
+// hook is the repo's FaultHook: it notes the calls that may change the
+// committed state or commit, counts calls toward a crash point, fails
+// every call of a crashed incarnation, and injects datastore faults.
+func (inc *incarnation) hook(call string, key ds.Key) error {
 	n := inc.n
-	if call == "commit" && n.inc == inc {
-		n.dirty = true
+	if n.inc == inc {
+		switch call {
+		case "put", "delete":
+			if strings.HasPrefix(key.String(), reservationsRoot) {
+				n.dirty = true
+			}
+		case "commit":
+			// Not the harness's own reads (a Snapshot commits too).
+			n.committed = n.committed || !n.bypass.Load()
+		}
 	}
 	if n.bypass.Load() {
 		return nil
@@ -429,9 +466,12 @@ func (n *node) completeCrash() error {
 	n.crash = nil
 	inc := cp.inc
 	// What the crash left: every commit before it, none after.
-	left, err := n.snapshot()
-	if err != nil {
-		return fmt.Errorf("sim: node %s: reading the state the crash left: %w", n.name, err)
+	var left reservations.State
+	if !r.cfg.SkipChecks {
+		var err error
+		if left, err = n.snapshot(); err != nil {
+			return fmt.Errorf("sim: node %s: reading the state the crash left: %w", n.name, err)
+		}
 	}
 	inc.finishSales("interrupted")
 	if inc.s != nil {
@@ -462,12 +502,14 @@ func (n *node) completeCrash() error {
 	if err := n.open(); err != nil {
 		return err
 	}
-	if !n.refresh() {
-		return nil
-	}
-	if d := diffState(left, *n.cached); d != "" {
-		r.violate("durability", fmt.Sprintf("%s: after the %s crash the repo is not what was committed before it: %s",
-			n.name, cp.kind, d))
+	if !r.cfg.SkipChecks {
+		if !n.refresh() {
+			return nil
+		}
+		if d := diffState(left, *n.cached); d != "" {
+			r.violate("durability", fmt.Sprintf("%s: after the %s crash the repo is not what was committed before it: %s",
+				n.name, cp.kind, d))
+		}
 	}
 	if err := n.startSales(); err != nil {
 		r.tracef(n.name, "start failed: %v", err)
@@ -517,17 +559,22 @@ func (n *node) checkOwnership(strict bool) {
 	if n.cached == nil || n.inc == nil || n.inc.s == nil {
 		return
 	}
+	r.sum.InvariantChecks++
 	if len(n.cached.Reservations) == 0 {
 		clear(n.leftovers)
 		return
 	}
-	live := map[saleKey]bool{}
+	if n.live == nil {
+		n.live = map[saleKey]bool{}
+	}
+	live := n.live // reused: this runs after most steps
+	clear(live)
 	for _, a := range n.inc.s.Agents() {
 		live[saleKey{a.RequestID(), a.SlotIndex()}] = true
 	}
 	var mine map[market.SlotID]bool
 	now := r.clock.Now()
-	seen := map[reservations.ReservationID]bool{}
+	var seen map[reservations.ReservationID]bool // the leftovers found now
 	for _, res := range n.cached.Reservations {
 		if live[saleKey{res.RequestID, res.SlotIndex}] {
 			continue
@@ -545,6 +592,9 @@ func (n *node) checkOwnership(strict bool) {
 		}
 		if mine[market.SlotIDFor(res.RequestID, res.SlotIndex)] {
 			continue
+		}
+		if seen == nil {
+			seen = map[reservations.ReservationID]bool{}
 		}
 		seen[res.ID] = true
 		since, ok := n.leftovers[res.ID]

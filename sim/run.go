@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/holiman/uint256"
@@ -44,11 +45,22 @@ type Config struct {
 	// (cmd/salessim's default). Without it the run goes on to its end;
 	// either way Result.Violation is the first violation.
 	StopAtViolation bool
-	// BreakAccountingAt is a test-only hook: at this step (0: never) the
-	// harness writes a broken availability record straight into the first
-	// node's repo, bypassing reservations, so the checker must report a
-	// violation at exactly this step. It exists to prove the checker works.
+	// BreakAccountingAt is a test-only hook: at this step (0: never),
+	// after the step ran and just before its checks, the harness writes a
+	// broken availability record straight into the first running node's
+	// repo, bypassing reservations, so the checker must report a violation
+	// at exactly this step (nothing the step did can overwrite it). It
+	// exists to prove the checker works.
 	BreakAccountingAt uint64
+	// SkipChecks turns off the invariant checks made during the run (I1-I4
+	// and the ownership check after every step, simmarket's invariants,
+	// durability after a crash), for measuring what they cost: the run is
+	// the same one (same steps, sales and summary, but InvariantChecks),
+	// but its trace lacks the lines that come from reading the checked
+	// state (the reservations that ended), so TraceHash differs. The drain
+	// still reads each node's state to know when the run has settled, and
+	// I5 is still checked once at the end. Never use it to test.
+	SkipChecks bool
 	// Progress, optional, is called from Run's goroutine as the run
 	// advances, with the simulated seconds (or, for a scenario bounded only
 	// by steps, the steps) done and the total of the active phase.
@@ -64,6 +76,12 @@ type Config struct {
 	// no arguments (a test binary's TestMain, or cmd/salessim's main, calls
 	// MaybeRunChild).
 	ChildCommand []string
+
+	// verifyUnchanged, for the package's own tests, makes every check
+	// read the state even when it cannot have changed, and report a
+	// "harness" violation if it did: it proves that skipping those reads
+	// loses nothing.
+	verifyUnchanged bool
 }
 
 // Result is what a run produced.
@@ -117,7 +135,11 @@ type Summary struct {
 	// QueuePauses counts the times a queue paused (every queued slot
 	// seen, none taken: SPEC §3), as observed after each step.
 	QueuePauses uint64 `json:"queuePauses"`
-	// InvariantChecks counts the per-node checks of I1-I4 made.
+	// InvariantChecks counts the per-node checks actually made: each
+	// check of I1-I4's first half on a freshly read state (made after a
+	// step only when the node's committed state may have changed in it;
+	// otherwise the last check's result stands), plus each check of I4's
+	// second half (ownership). 0 with Config.SkipChecks.
 	InvariantChecks uint64 `json:"invariantChecks"`
 	// FaultsInjected counts the faults that struck, by kind.
 	FaultsInjected map[string]int `json:"faultsInjected"`
@@ -175,12 +197,17 @@ func (v *Violation) Error() string {
 // move of the clock to its next deadline (which runs the market's actors,
 // the clients' requests and the timed events, and delivers their events).
 // Before a step the harness applies what is due at it (scheduled and
-// random faults, operator actions, crash decisions, BreakAccountingAt);
-// after it, it restarts the nodes that crashed in it and checks:
+// random faults, operator actions, crash decisions); after it, it
+// restarts the nodes that crashed in it, applies BreakAccountingAt, and
+// checks:
 //
 //   - on every node that is up, I1-I3 and the first half of I4
-//     (reservations.State.Check on a Snapshot, re-read whenever a commit
-//     may have changed the committed state), after every step;
+//     (reservations.State.Check on a Snapshot), after every step that
+//     may have changed the node's committed state: an op of the step (a
+//     task's, the operator's or the harness's) put or deleted a key, the
+//     repo's quota moved, or the node (re)started. After any other step
+//     the state last checked is still the committed one, and so is its
+//     result;
 //   - the second half of I4, that every reservation belongs to a live sale
 //     or to a slot the market says is the node's: strictly right after
 //     every (re)start that no fault disturbed, when the restore has just
@@ -414,7 +441,14 @@ func (r *runner) nameOf(a market.Address) string {
 
 // tracef adds a trace line: step, seconds since the start, who, what.
 func (r *runner) tracef(who, format string, args ...any) {
-	r.trace.add(fmt.Sprintf("%d +%d %s %s", r.step, r.clock.Now()-r.start, who, fmt.Sprintf(format, args...)))
+	b := make([]byte, 0, 96)
+	b = strconv.AppendUint(b, r.step, 10)
+	b = append(b, " +"...)
+	b = strconv.AppendInt(b, r.clock.Now()-r.start, 10)
+	b = append(b, ' ')
+	b = append(b, who...)
+	b = append(b, ' ')
+	r.trace.add(string(fmt.Appendf(b, format, args...)))
 }
 
 func short(id market.RequestID) string { return id.Hex()[:8] }
@@ -697,9 +731,6 @@ func (r *runner) before() error {
 			c.perStep()
 		}
 	}
-	if r.cfg.BreakAccountingAt == r.step && r.step > 0 {
-		r.breakAccounting()
-	}
 	return nil
 }
 
@@ -717,6 +748,10 @@ func (r *runner) after(timeMoved bool) error {
 				r.tracef(n.name, "start failed: %v", err)
 			}
 		}
+	}
+	if r.cfg.BreakAccountingAt == r.step && r.step > 0 {
+		// After the step, so that nothing it commits overwrites the break.
+		r.breakAccounting()
 	}
 	r.check(timeMoved)
 	for _, n := range r.nodes {
@@ -751,7 +786,8 @@ func (r *runner) settled() bool {
 		if n.inc == nil || n.inc.s == nil || n.crash != nil || len(n.inc.s.Agents()) > 0 {
 			return false
 		}
-		if n.cached == nil || len(n.cached.Reservations) > 0 {
+		// A no-op unless the checks are off: they read after every step.
+		if !n.refresh() || len(n.cached.Reservations) > 0 {
 			return false
 		}
 		if ids, err := r.m.As(n.addr).MySlots(r.ctx); err != nil || len(ids) > 0 {
@@ -775,7 +811,7 @@ func (r *runner) unsettled() string {
 			if a := len(n.inc.s.Agents()); a > 0 {
 				parts = append(parts, fmt.Sprintf("%s runs %d sales", n.name, a))
 			}
-			if n.cached != nil && len(n.cached.Reservations) > 0 {
+			if n.refresh() && len(n.cached.Reservations) > 0 {
 				parts = append(parts, fmt.Sprintf("%s holds %d reservations (first: %s)", n.name,
 					len(n.cached.Reservations), describeReservation(n.cached.Reservations[0])))
 			}

@@ -63,17 +63,50 @@ func TestDeterminism(t *testing.T) {
 
 // The checker catches a broken accounting step at exactly the step it
 // happens, and names the invariant it breaks (an availability whose
-// totalSize grew without a reservation: I2).
+// totalSize grew without a reservation: I2). The break is made after the
+// step and before its checks, so it is caught at any step: among them
+// steps at which the node itself rewrites that availability record (a
+// reservation made or ended), spread over the whole run, drain included.
 func TestCheckerCatchesBrokenAccounting(t *testing.T) {
 	t.Parallel()
 	sc, err := sim.Builtin("steady")
 	require.NoError(t, err)
-	for _, at := range []uint64{1, 2, 150, 777} {
+	const seed = 3
+	var trace bytes.Buffer
+	clean := runScenario(t, sc, sim.Config{Seed: seed, Trace: &trace})
+	require.Nil(t, clean.Violation)
+	// The steps at which alice's availability record was rewritten: a
+	// reservation ended (traced from the check after its step) or was
+	// made (the sale reserving).
+	var ended, reserved []uint64
+	for line := range strings.Lines(trace.String()) {
+		f := strings.Fields(line)
+		if len(f) < 4 || f[2] != "alice" {
+			continue
+		}
+		step, err := strconv.ParseUint(f[0], 10, 64)
+		require.NoError(t, err)
+		switch {
+		case f[3] == "reservations" && strings.Contains(line, " ended: "):
+			ended = append(ended, step)
+		case strings.Contains(line, " SalePreparing -reserve-> "):
+			reserved = append(reserved, step)
+		}
+	}
+	require.Greater(t, len(ended), 4)
+	require.Greater(t, len(reserved), 4)
+	last := ended[len(ended)-1]
+	require.Greater(t, last, clean.ActiveSteps, "the last reservation ends in the drain")
+	steps := []uint64{1, 2, 150, 777, // no commit of the node's availability in the step
+		ended[0], ended[len(ended)/2], last, // a reservation ended in the step
+		reserved[0], reserved[len(reserved)/2], reserved[len(reserved)-1], // one was made
+		clean.ActiveSteps + 1, clean.Summary.Steps - 1} // the drain
+	for _, at := range steps {
 		t.Run(fmt.Sprintf("step=%d", at), func(t *testing.T) {
-			res := runScenario(t, sc, sim.Config{Seed: 3, BreakAccountingAt: at, StopAtViolation: true})
+			res := runScenario(t, sc, sim.Config{Seed: seed, BreakAccountingAt: at, StopAtViolation: true})
 			require.NotNil(t, res.Violation, "the broken step is caught")
 			v := res.Violation
-			assert.Equal(t, uint64(3), v.Seed)
+			assert.Equal(t, uint64(seed), v.Seed)
 			assert.Equal(t, at, v.Step)
 			assert.Equal(t, "I2", v.Invariant)
 			assert.Contains(t, v.Message, "totalSize-freeSize")
@@ -83,10 +116,34 @@ func TestCheckerCatchesBrokenAccounting(t *testing.T) {
 		})
 	}
 	// Without StopAtViolation the run goes on, and still reports the first.
-	res := runScenario(t, sc, sim.Config{Seed: 3, BreakAccountingAt: 40})
+	res := runScenario(t, sc, sim.Config{Seed: seed, BreakAccountingAt: 40})
 	require.NotNil(t, res.Violation)
 	assert.Equal(t, uint64(40), res.Violation.Step)
 	assert.Greater(t, res.Summary.Steps, uint64(40))
+}
+
+// With the checks off (Config.SkipChecks, for measuring what they cost)
+// the run is the same one: the same steps, sales and summary, with no
+// check counted.
+func TestSkipChecks(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"steady", "storm"} {
+		t.Run(name, func(t *testing.T) {
+			sc, err := sim.Builtin(name)
+			require.NoError(t, err)
+			short := *sc
+			short.Steps = 2000
+			checked := runScenario(t, &short, sim.Config{Seed: 5})
+			require.Nil(t, checked.Violation)
+			skipped := runScenario(t, &short, sim.Config{Seed: 5, SkipChecks: true})
+			require.Nil(t, skipped.Violation)
+			assert.Positive(t, checked.Summary.InvariantChecks)
+			assert.Zero(t, skipped.Summary.InvariantChecks)
+			want := checked.Summary
+			want.InvariantChecks = 0
+			assert.Equal(t, string(summaryJSON(t, want)), string(summaryJSON(t, skipped.Summary)))
+		})
+	}
 }
 
 // Samples come every SampleEvery simulated seconds, one per node, with

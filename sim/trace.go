@@ -19,6 +19,7 @@ const traceTail = 50
 type tracer struct {
 	mu   sync.Mutex
 	h    hash.Hash
+	buf  []byte // scratch: the line being hashed
 	ring [traceTail]string
 	n    int // lines so far
 	w    io.Writer
@@ -35,8 +36,8 @@ func (t *tracer) add(line string) {
 	if t.off {
 		return
 	}
-	t.h.Write([]byte(line))
-	t.h.Write([]byte{'\n'})
+	t.buf = append(append(t.buf[:0], line...), '\n')
+	t.h.Write(t.buf)
 	t.ring[t.n%traceTail] = line
 	t.n++
 	if t.w != nil && t.werr == nil {
