@@ -12,11 +12,21 @@ import (
 // Reconcile, so the slot does not stay ours at the market for good.
 func (a *Agent) runFailed(ctx context.Context, _ stepT) stepT {
 	free := func() error { return a.s.deps.Market.FreeSlot(ctx, a.SlotID()) }
-	err := free()
-	if err != nil && !market.IsRevert(err) && a.isFilled() && ctx.Err() == nil {
-		if err = a.retry(ctx, free); err != nil && !market.IsRevert(err) {
-			return keepFor(ctx, err)
+	var err error
+	if a.isFilled() {
+		// Tried again only while the market gives no answer; a revert
+		// is the answer.
+		if rerr := a.retry(ctx, func() error {
+			err = free()
+			if market.IsRevert(err) {
+				return nil
+			}
+			return err
+		}); rerr != nil {
+			return keepFor(ctx, rerr)
 		}
+	} else {
+		err = free()
 	}
 	if err != nil {
 		return orNone(ctx, err)
